@@ -129,6 +129,15 @@ static Napi::Value Strides(const Napi::CallbackInfo& info) {
   VT_GUARD(env, { return shapeArray(env, unwrap(info[0]).strides()); })
 }
 
+// isContiguous(handle, memoryFormatCode)
+static Napi::Value IsContiguous(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VT_GUARD(env, {
+    auto format = static_cast<at::MemoryFormat>(info[1].As<Napi::Number>().Int32Value());
+    return Napi::Boolean::New(env, unwrap(info[0]).is_contiguous(format));
+  })
+}
+
 static Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VT_GUARD(env, {
@@ -204,6 +213,7 @@ void registerTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
   exports.Set("meta", Napi::Function::New(env, Meta));
   exports.Set("strides", Napi::Function::New(env, Strides));
+  exports.Set("isContiguous", Napi::Function::New(env, IsContiguous));
   exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
   exports.Set("grad", Napi::Function::New(env, Grad));
   exports.Set("setGrad", Napi::Function::New(env, SetGrad));

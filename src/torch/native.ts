@@ -1,0 +1,57 @@
+// The compiled addon and the types of what it exports. Only src/torch/ talks to it.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** An opaque reference to one libtorch tensor, owned by the addon. */
+export type Handle = { readonly __handle: unique symbol };
+
+export interface NativeAddon {
+  fromBuffer(data: ArrayBufferView, shape: number[], dtype: number): Handle;
+  toBuffer(h: Handle): ArrayBuffer;
+  item(h: Handle): number | boolean;
+  dispose(h: Handle): boolean;
+  isDisposed(h: Handle): boolean;
+  meta(h: Handle): [number[], number, string, boolean];
+  strides(h: Handle): number[];
+  isContiguous(h: Handle, memoryFormat: number): boolean;
+  setRequiresGrad(h: Handle, on: boolean): void;
+  grad(h: Handle): Handle | null;
+  setGrad(h: Handle, g: Handle | null): void;
+  backward(h: Handle, grad: Handle | null, retainGraph: boolean, createGraph: boolean): void;
+  autogradInfo(h: Handle): [boolean, string | null];
+  sameStorage(a: Handle, b: Handle): boolean;
+  memory(): { tensors: number; bytes: number };
+  resolveOp(name: string, overload: string): number;
+  schema(id: number): string;
+  callOp(id: number, ...args: unknown[]): unknown;
+  callOpInPlace(id: number, ...args: unknown[]): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number): void;
+  setGradEnabled(on: boolean): void;
+  isGradEnabled(): boolean;
+  autocastState(device: string): [boolean, number];
+  setAutocast(device: string, enabled: boolean, dtype: number): void;
+  autocastEnter(): number;
+  autocastExit(): number;
+  cudaDeviceCount(): number;
+  cudaSynchronize(device: number): void;
+  version(): { torch: string; cudaBuild: boolean };
+}
+
+function addonPath(): string {
+  if (process.env.VISIONTUNE_ADDON) return process.env.VISIONTUNE_ADDON;
+  // build/src/torch/native.js and src/torch/native.ts both sit a fixed depth below the root.
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'native/build/Release/visiontune.node');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(
+    'visiontune: the native addon is not built. Run `make setup` (or `npm run build:native` with libtorch installed).',
+  );
+}
+
+export const native: NativeAddon = createRequire(import.meta.url)(addonPath());

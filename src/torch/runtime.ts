@@ -1,0 +1,34 @@
+// Threads, seeds, CUDA presence and live-memory counters.
+import os from 'node:os';
+import { native } from './native.js';
+
+/** Sets libtorch's intra-op thread count (it defaults to 1 on some builds; we default to all cores). */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}
+
+export function getNumThreads(): number { return native.getNumThreads(); }
+
+/** Seeds libtorch's generators (CPU and CUDA) so random ops repeat. */
+export function manualSeed(seed: number): void { native.manualSeed(seed); }
+
+/** The tensors the addon holds now and their bytes; tests use it to find leaks. */
+export function memory(): { tensors: number; bytes: number } { return native.memory(); }
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaDeviceCount() > 0,
+  deviceCount: (): number => native.cudaDeviceCount(),
+  synchronize: (device = 0): void => native.cudaSynchronize(device),
+};
+
+/** libtorch's version and whether this build links CUDA. */
+export function libtorchVersion(): { torch: string; cudaBuild: boolean } { return native.version(); }
+
+/** The thread count visiontune starts with: $VISIONTUNE_THREADS, else every core. */
+export function defaultThreads(): number {
+  const env = Number(process.env.VISIONTUNE_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : os.availableParallelism();
+}
+
+setNumThreads(defaultThreads());
