@@ -1,10 +1,15 @@
 // Reference values from Python PyTorch (Debian's python3-torch), computed at test time.
 // Tensors travel as JSON: a float32 value printed as a double reads back exactly.
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { tensor, type Tensor, type DType } from '../../src/torch/index.js';
 
 /** The Python with torch: $VISIONTUNE_PYTHON, else Debian's /usr/bin/python3. */
 export const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
+
+/** The source folder of the test helpers (Python twins such as simple_cnn.py live there). */
+export const HELPERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'helpers');
 
 /** A tensor as JSON: shape, dtype and row-major data. */
 export interface Encoded {
@@ -32,6 +37,7 @@ torch.set_num_threads(1)
 _DT = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16,
        'int64': torch.int64, 'int32': torch.int32, 'int16': torch.int16, 'int8': torch.int8, 'uint8': torch.uint8, 'bool': torch.bool}
 _NAME = {v: k for k, v in _DT.items()}
+sys.path.insert(0, ${JSON.stringify(HELPERS_DIR)})
 def T(e, requires_grad=False):
     t = torch.tensor(e['data'], dtype=torch.float64).to(_DT[e['dtype']]).reshape(e['shape'])
     return t.requires_grad_(requires_grad) if requires_grad else t
