@@ -1,5 +1,6 @@
 // Process and thread settings: intra-op threads, seeds, grad mode, autocast, CUDA presence.
 #include "tensor.h"
+#include <chrono>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -125,7 +126,20 @@ static Napi::Value Version(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The mean time in microseconds of one 1-element add called from C++ through libtorch's
+// dispatcher, result freed: what an op costs without any binding, for the engine benchmark.
+static Napi::Value TinyOpMicros(const Napi::CallbackInfo& info) {
+  const int64_t n = info[0].As<Napi::Number>().Int64Value();
+  at::Tensor a = at::ones({1}), b = at::ones({1});
+  for (int i = 0; i < 1000; i++) at::add(a, b);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n; i++) at::add(a, b);
+  const std::chrono::duration<double, std::micro> took = std::chrono::steady_clock::now() - start;
+  return Napi::Number::New(info.Env(), took.count() / static_cast<double>(n));
+}
+
 void registerRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("tinyOpMicros", Napi::Function::New(env, TinyOpMicros));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));

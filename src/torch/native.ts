@@ -39,6 +39,7 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   cudaSynchronize(device: number): void;
   version(): { torch: string; cudaBuild: boolean };
+  tinyOpMicros(n: number): number;
 }
 
 function addonPath(): string {

@@ -25,6 +25,9 @@ export const cuda = {
 /** libtorch's version and whether this build links CUDA. */
 export function libtorchVersion(): { torch: string; cudaBuild: boolean } { return native.version(); }
 
+/** Microseconds one 1-element add takes when C++ calls libtorch directly: the floor under any binding. */
+export function nativeTinyOpMicros(n = 100_000): number { return native.tinyOpMicros(n); }
+
 /** The thread count visiontune starts with: $VISIONTUNE_THREADS, else every core. */
 export function defaultThreads(): number {
   const env = Number(process.env.VISIONTUNE_THREADS);
