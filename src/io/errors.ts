@@ -1,0 +1,33 @@
+// The one error type of the weight-file readers and writers.
+
+/** Why a weight file was refused; one value per kind of problem, for callers that branch on it. */
+export type CheckpointErrorReason =
+  | 'io' // the file could not be read or written (missing, permissions, disk full…)
+  | 'empty'
+  | 'unknown-format' // neither a torch.save zip nor a safetensors file
+  | 'legacy-format' // torch.save before PyTorch 1.6 (a raw pickle stream)
+  | 'tar-format' // torch.save's even older tar container
+  | 'torchscript' // torch.jit.save archive: code, not a state dict
+  | 'truncated' // the file ends before the data it describes
+  | 'corrupt' // inconsistent structure
+  | 'compressed' // a zip entry with a compression method we do not read
+  | 'unsafe-global' // the pickle names a Python callable outside the allow-list
+  | 'unsupported' // valid, but a feature this reader does not handle (pickle protocol, dtype…)
+  | 'missing-storage' // a tensor's storage record is absent from the zip
+  | 'out-of-bounds' // a tensor reaches outside its storage or the data section
+  | 'not-a-state-dict' // the pickle holds something other than name → tensor
+  | 'invalid-header' // safetensors header: length, JSON, fields
+  | 'bad-offsets'; // safetensors data_offsets: overlaps, gaps, size mismatches
+
+/** A weight file was refused or could not be written: `path` names it ('<buffer>' for bytes), `reason` says why. */
+export class CheckpointError extends Error {
+  constructor(readonly path: string, readonly reason: CheckpointErrorReason, readonly detail: string) {
+    super(`${path}: ${detail}`);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** The name a source is reported under: its path, or '<buffer>' for bytes in memory. */
+export function sourceName(source: string | Uint8Array): string {
+  return typeof source === 'string' ? source : '<buffer>';
+}
