@@ -1,5 +1,5 @@
 // Containers: Sequential runs its children in order; ModuleList only holds them.
-import type { Tensor } from '../torch/index.js';
+import { tidy, type Tensor } from '../torch/index.js';
 import { TorchError } from '../torch/errors.js';
 import { Module } from './module.js';
 
@@ -34,9 +34,18 @@ export class Sequential extends IndexedModules {
     }
   }
 
+  /**
+   * Each child runs in its own scope, and our handle on an intermediate result goes as soon as
+   * the next child has used it: autograd keeps what backward needs and frees it during backward,
+   * so activations do not outlive the backward pass (PyTorch's memory behaviour).
+   */
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const m of this.children()) y = m.forward(y);
+    for (const m of this.children()) {
+      const input = y;
+      y = tidy(() => m.forward(input));
+      if (input !== x && input !== y) input.dispose();
+    }
     return y;
   }
 }
