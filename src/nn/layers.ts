@@ -127,7 +127,7 @@ export class LayerNorm extends Module {
 }
 
 export class Dropout extends Module {
-  constructor(readonly p = 0.5) {
+  constructor(public p = 0.5) {
     super();
     if (p < 0 || p > 1) throw new TorchError('Dropout', `probability has to be between 0 and 1, but got ${p}`, 'value');
   }
@@ -139,7 +139,7 @@ export class Dropout extends Module {
  * whole batch ('batch'), with probability p when training; survivors are scaled by 1/(1-p).
  */
 export class StochasticDepth extends Module {
-  constructor(readonly p: number, readonly mode: 'row' | 'batch' = 'row') {
+  constructor(public p: number, readonly mode: 'row' | 'batch' = 'row') {
     super();
     if (p < 0 || p > 1) throw new TorchError('StochasticDepth', `drop probability has to be between 0 and 1, but got ${p}`, 'value');
   }
