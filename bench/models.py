@@ -1,0 +1,38 @@
+# The torchvision side of bench/models.ts: one model, precision, memory format and mode per run.
+# Prints one JSON line: images/s.
+import json, sys, time
+import torch
+import torch.nn.functional as F
+import torchvision
+
+c = json.loads(sys.argv[1])
+torch.set_num_threads(c['threads'])
+torch.manual_seed(0)
+model = getattr(torchvision.models, c['arch'])(num_classes=c['classes'])
+x = torch.rand(c['batch'], 3, c['size'], c['size'])
+y = torch.randint(0, c['classes'], (c['batch'],))
+if c['format'] == 'channels_last':
+    model = model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+bf16 = c['precision'] == 'bf16'
+
+def step():
+    if c['mode'] == 'eval':
+        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            model(x).float().sum().item()
+    else:
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+model.train(c['mode'] == 'train')
+for _ in range(c['warmup']):
+    step()
+start = time.perf_counter()
+for _ in range(c['steps']):
+    step()
+print(json.dumps({'imgs_per_s': c['batch'] * c['steps'] / (time.perf_counter() - start)}))

@@ -1,0 +1,114 @@
+// The zoo benchmark: eval and train-step throughput (img/s, batch 16, 224 px) of
+// efficientnet_v2_s and mobilenet_v2 in visiontune and in torchvision, on the same libtorch
+// family and thread count, in fp32 and bf16 autocast, NCHW and channels_last. Each configuration
+// runs here and then in Python before the next, so both sides see the same machine. The last line
+// is `ratio <the smallest visiontune ÷ torchvision ratio>`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { F, autocast, manualSeed, noGrad, rand, randint, tidy, getNumThreads, type Tensor } from '../src/torch/index.js';
+import { AdamW } from '../src/optim/index.js';
+import { zooEntry } from '../src/models/registry.js';
+
+const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
+const pyScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'models.py');
+
+interface Config {
+  arch: string;
+  precision: 'fp32' | 'bf16';
+  format: 'nchw' | 'channels_last';
+  mode: 'eval' | 'train';
+}
+
+const common = {
+  threads: getNumThreads(), batch: 16, size: 224, classes: 10,
+  warmup: 1, steps: Number(process.env.BENCH_STEPS ?? 3),
+};
+const archs = (process.env.BENCH_ARCHS ?? 'efficientnet_v2_s,mobilenet_v2').split(',');
+
+// Without bf16 instructions libtorch emulates bf16 arithmetic, at a tenth of fp32's speed or
+// less: those runs would take an hour and measure only the emulation, so they are opt-in there.
+const cpuFlags = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+const nativeBf16 = /\b(avx512_bf16|amx_bf16)\b/.test(cpuFlags);
+const precisions = (process.env.BENCH_PRECISIONS ?? (nativeBf16 ? 'fp32,bf16' : 'fp32')).split(',') as Config['precision'][];
+
+function visiontune(c: Config): number {
+  manualSeed(0);
+  const model = zooEntry(c.arch).build({ numClasses: common.classes });
+  let x: Tensor = rand([common.batch, 3, common.size, common.size]);
+  const y = randint(0, common.classes, [common.batch]);
+  if (c.format === 'channels_last') {
+    model.to({ memoryFormat: 'channels_last' });
+    x = x.contiguous('channels_last');
+  }
+  const opt = new AdamW(model.parameters(), { lr: 1e-4 });
+  const enabled = c.precision === 'bf16';
+  model.train(c.mode === 'train');
+  const step = (): number => tidy(() => {
+    if (c.mode === 'eval') return noGrad(() => autocast(() => model.forward(x), { enabled }).float().sum().item());
+    const loss = autocast(() => F.crossEntropy(model.forward(x), y), { enabled });
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+    return loss.item();
+  });
+  try {
+    for (let i = 0; i < common.warmup; i++) step();
+    const start = performance.now();
+    for (let i = 0; i < common.steps; i++) step();
+    return (common.batch * common.steps) / ((performance.now() - start) / 1000);
+  } finally {
+    opt.dispose();
+    model.dispose();
+    x.dispose();
+    y.dispose();
+  }
+}
+
+function torchvision(c: Config): number {
+  const r = spawnSync(PYTHON, [pyScript, JSON.stringify({ ...common, ...c })], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new Error(`torchvision: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string).imgs_per_s;
+}
+
+/** Returns fn's number, or the first line of its error. */
+function attempt(fn: () => number): number | string {
+  try {
+    return fn();
+  } catch (e) {
+    return (e as Error).message.split('\n').find((l) => l.trim()) ?? String(e);
+  }
+}
+
+console.log(`zoo benchmark: batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
+  `${common.steps} timed batches after ${common.warmup} warm-up, AdamW for training`);
+if (!nativeBf16 && !precisions.includes('bf16')) {
+  console.log('bf16 autocast skipped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16); BENCH_PRECISIONS=fp32,bf16 runs it anyway');
+}
+console.log('arch                precision  format         mode   visiontune  torchvision  ratio');
+let smallest = Infinity;
+for (const arch of archs) {
+  for (const precision of precisions) {
+    for (const format of ['nchw', 'channels_last'] as const) {
+      for (const mode of ['eval', 'train'] as const) {
+        const c = { arch, precision, format, mode };
+        const ours = attempt(() => visiontune(c));
+        const theirs = attempt(() => torchvision(c));
+        const row = `${arch.padEnd(18)}  ${precision.padEnd(9)}  ${format.padEnd(13)}  ${mode.padEnd(5)}  `;
+        if (typeof ours === 'number' && typeof theirs === 'number') {
+          smallest = Math.min(smallest, ours / theirs);
+          console.log(`${row}${ours.toFixed(2).padStart(10)}  ${theirs.toFixed(2).padStart(11)}  ${(ours / theirs).toFixed(3)}`);
+        } else {
+          // A configuration libtorch cannot run (e.g. a bf16 backward kernel missing in 1.13) on either side has no ratio.
+          console.log(`${row}${typeof ours === 'number' ? ours.toFixed(2) : 'failed'}  ${typeof theirs === 'number' ? theirs.toFixed(2) : 'failed'}`);
+          for (const r of [ours, theirs]) if (typeof r === 'string') console.log(`  ${r}`);
+        }
+      }
+    }
+  }
+}
+console.log(`ratio ${smallest.toFixed(3)}`);
