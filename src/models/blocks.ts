@@ -63,8 +63,12 @@ export interface Backbone extends Module {
   readonly numFeatures: number;
   /** Returns the body's feature map [N, numFeatures, h, w], before pooling. */
   forwardFeatures(x: Tensor): Tensor;
-  /** The modules whose parameters form the body (the rest is the classifier head). */
-  bodyModules(): Module[];
+  /**
+   * The body's modules by their names in this model, in groups for discriminative learning
+   * rates (fastai's splits: ResNet's stem to layer2, then layer3 and layer4; one group otherwise).
+   * Everything not listed (the classifier) is what a learner replaces.
+   */
+  bodyGroups(): [string, Module][][];
 }
 
 /** torchvision's initialisation for EfficientNet and MobileNet: He-normal fan-out convs, unit BN, zero biases. */

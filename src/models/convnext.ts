@@ -91,7 +91,7 @@ export class ConvNeXt extends Module implements Backbone {
 
   forwardFeatures(x: Tensor): Tensor { return this.features.forward(x); }
 
-  bodyModules(): Module[] { return [this.features]; }
+  bodyGroups(): [string, Module][][] { return [[['features', this.features]]]; }
 
   forward(x: Tensor): Tensor {
     return this.classifier.forward(this.avgpool.forward(this.forwardFeatures(x)));

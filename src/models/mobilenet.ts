@@ -91,7 +91,7 @@ export class MobileNetV2 extends Module implements Backbone {
 
   forwardFeatures(x: Tensor): Tensor { return this.features.forward(x); }
 
-  bodyModules(): Module[] { return [this.features]; }
+  bodyGroups(): [string, Module][][] { return [[['features', this.features]]]; }
 
   forward(x: Tensor): Tensor {
     return this.classifier.forward(F.adaptiveAvgPool2d(this.forwardFeatures(x), 1).flatten(1));
@@ -139,7 +139,7 @@ export class MobileNetV3 extends Module implements Backbone {
 
   forwardFeatures(x: Tensor): Tensor { return this.features.forward(x); }
 
-  bodyModules(): Module[] { return [this.features]; }
+  bodyGroups(): [string, Module][][] { return [[['features', this.features]]]; }
 
   forward(x: Tensor): Tensor {
     return this.classifier.forward(this.avgpool.forward(this.forwardFeatures(x)).flatten(1));

@@ -116,7 +116,10 @@ export class ResNet extends Module implements Backbone {
     return y;
   }
 
-  bodyModules(): Module[] { return [this.conv1, this.bn1, ...this.layers]; }
+  bodyGroups(): [string, Module][][] {
+    const [l1, l2, l3, l4] = this.layers;
+    return [[['conv1', this.conv1], ['bn1', this.bn1], ['layer1', l1], ['layer2', l2]], [['layer3', l3], ['layer4', l4]]];
+  }
 
   forward(x: Tensor): Tensor {
     return this.fc.forward(this.avgpool.forward(this.forwardFeatures(x)).flatten(1));
