@@ -1,0 +1,42 @@
+// Batches from tensors already in memory: for tests, examples and cached features.
+import { randperm, arange, manualSeed, type Tensor } from '../torch/index.js';
+import type { Batch, Loader } from './learner.js';
+
+export interface TensorLoaderOptions {
+  bs?: number;
+  shuffle?: boolean;
+  dropLast?: boolean;
+  /** Seeds libtorch's generator before each epoch's shuffle, so epochs repeat run to run. */
+  seed?: number;
+}
+
+/** Iterates over (x[i], y[i]) in batches; each batch's tensors belong to the consumer. */
+export class TensorLoader implements Loader {
+  readonly bs: number;
+  #epoch = 0;
+
+  constructor(readonly x: Tensor, readonly y: Tensor, readonly o: TensorLoaderOptions = {}) {
+    this.bs = o.bs ?? 64;
+  }
+
+  get length(): number {
+    const n = this.y.size(0);
+    return this.o.dropLast ? Math.floor(n / this.bs) : Math.ceil(n / this.bs);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
+    const n = this.y.size(0);
+    if (this.o.seed !== undefined) manualSeed(this.o.seed + this.#epoch);
+    this.#epoch++;
+    const order = this.o.shuffle ? randperm(n) : arange(n);
+    try {
+      for (let i = 0; i < this.length; i++) {
+        const idx = order.narrow(0, i * this.bs, Math.min(this.bs, n - i * this.bs));
+        yield { x: this.x.indexSelect(0, idx), y: this.y.indexSelect(0, idx) };
+        idx.dispose();
+      }
+    } finally {
+      order.dispose();
+    }
+  }
+}

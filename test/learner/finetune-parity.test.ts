@@ -1,0 +1,143 @@
+// Acceptance: given the same initial weights and data order, with augmentation and dropout off,
+// fineTune and the same recipe written in Python PyTorch give the same per-epoch losses (1e-3
+// relative) over one frozen and one unfrozen epoch.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { manualSeed } from '../../src/torch/index.js';
+import { loadTorchCheckpoint } from '../../src/io/index.js';
+import { zooEntry } from '../../src/models/registry.js';
+import { VisionClassifier } from '../../src/learner/model.js';
+import { Learner } from '../../src/learner/learner.js';
+import { TensorLoader } from '../../src/learner/tensor-loader.js';
+import { syntheticImages } from '../../src/data/synthetic.js';
+import { python, enc } from '../helpers/python.js';
+
+// fastai's recipe, written out in PyTorch: resnet18 body, fastai head without dropout, parameter
+// groups [stem..layer2, layer3..4, head] each split into decayed and undecayed (norm, bias)
+// parameters, AdamW(β2 0.99, ε 1e-5, wd 0.01), freeze with BN trainable, one-cycle schedules.
+const RECIPE = `
+import torchvision
+torch.set_num_threads(2)
+torch.manual_seed(0)
+class ConcatPool(nn.Module):
+    def forward(self, x):
+        return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
+class Body(nn.Module):
+    def __init__(self, r):
+        super().__init__()
+        self.conv1, self.bn1, self.layer1, self.layer2, self.layer3, self.layer4 = r.conv1, r.bn1, r.layer1, r.layer2, r.layer3, r.layer4
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+class Model(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.body = Body(torchvision.models.resnet18())
+        self.head = nn.Sequential(ConcatPool(), nn.Flatten(), nn.BatchNorm1d(1024), nn.Linear(1024, 512, bias=False),
+                                  nn.ReLU(), nn.BatchNorm1d(512), nn.Linear(512, n, bias=False))
+        for m in self.head.modules():
+            if isinstance(m, nn.Linear): nn.init.kaiming_normal_(m.weight)
+            if isinstance(m, nn.BatchNorm1d): nn.init.constant_(m.bias, 1e-3)
+    def forward(self, x):
+        return self.head(self.body(x))
+model = Model(4)
+torch.save(model.state_dict(), inp['dir'] + '/init.pt')
+b = model.body
+layer_groups = [[b.conv1, b.bn1, b.layer1, b.layer2], [b.layer3, b.layer4], [model.head]]
+NORM = (nn.BatchNorm1d, nn.BatchNorm2d)
+opt_groups, owner = [], []
+for gi, mods in enumerate(layer_groups):
+    decay, no_decay = [], []
+    for root in mods:
+        for m in root.modules():
+            for name, p in m.named_parameters(recurse=False):
+                (no_decay if isinstance(m, NORM) or name == 'bias' else decay).append(p)
+    for params, wd in ((decay, 0.01), (no_decay, 0.0)):
+        if params:
+            opt_groups.append({'params': params, 'weight_decay': wd})
+            owner.append(gi)
+opt = torch.optim.AdamW(opt_groups, lr=1e-3, betas=(0.9, 0.99), eps=1e-5)
+
+def freeze_to(n):
+    for gi, mods in enumerate(layer_groups):
+        for root in mods:
+            for m in root.modules():
+                for p in m.parameters(recurse=False):
+                    p.requires_grad_(gi >= n or isinstance(m, NORM))
+    opt.state.clear()
+
+def cos(start, end, pos):
+    return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
+def comb(pct, a, b, c, pos):
+    return cos(a, b, pos / pct) if pos < pct else cos(b, c, (pos - pct) / (1 - pct))
+
+X, Y, VX, VY = T(inp['x']), T(inp['y']), T(inp['vx']), T(inp['vy'])
+bs = 16
+rows = []
+def fit_one_cycle(epochs, peaks, pct, div):
+    total = epochs * (len(Y) // bs)
+    count, smooth = 0, 0.0
+    for e in range(epochs):
+        model.train()
+        for i in range(len(Y) // bs):
+            pos = count / total
+            mom = comb(pct, 0.95, 0.85, 0.95, pos)
+            for g, gi in zip(opt.param_groups, owner):
+                g['lr'] = comb(pct, peaks[gi] / div, peaks[gi], peaks[gi] / 1e5, pos)
+                g['betas'] = (mom, 0.99)
+            loss = F.cross_entropy(model(X[i*bs:(i+1)*bs]), Y[i*bs:(i+1)*bs])
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            count += 1
+            smooth = 0.98 * smooth + 0.02 * loss.item()
+        model.eval()
+        with torch.no_grad():
+            logits = model(VX)
+            vl = F.cross_entropy(logits, VY).item()
+            err = (logits.argmax(1) != VY).float().mean().item()
+        rows.append([smooth / (1 - 0.98 ** count), vl, err])
+
+base = 2e-3
+freeze_to(2)
+fit_one_cycle(1, [base / 10, base / 10, base], 0.99, 25)
+base /= 2
+freeze_to(0)
+lo, hi = base / 100, base
+fit_one_cycle(1, [lo, lo * (hi / lo) ** 0.5, hi], 0.3, 5)
+out = rows
+`;
+
+test('fineTune gives PyTorch’s per-epoch losses for the same recipe (one frozen, one unfrozen epoch)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vt-finetune-'));
+  try {
+    manualSeed(0);
+    const train = syntheticImages(64, 32, { seed: 11 });
+    const valid = syntheticImages(32, 32, { seed: 12 });
+    const ref = python<number[][]>(RECIPE, { dir, x: enc(train.images), y: enc(train.labels), vx: enc(valid.images), vy: enc(valid.labels) });
+
+    const model = new VisionClassifier(zooEntry('resnet18').build(), 4, { ps: 0 });
+    model.loadStateDict(loadTorchCheckpoint(path.join(dir, 'init.pt')));
+    const dls = {
+      train: new TensorLoader(train.images, train.labels, { bs: 16, dropLast: true }),
+      valid: new TensorLoader(valid.images, valid.labels, { bs: 32 }),
+      vocab: ['a', 'b', 'c', 'd'],
+    };
+    const learn = new Learner(dls, model, { log: null });
+    const rows = await learn.fineTune(1);
+    assert.equal(rows.length, 2);
+    rows.forEach((row, e) => {
+      t.diagnostic(`epoch ${e}: ours ${[row.train_loss, row.valid_loss, row.error_rate].map((v) => v.toFixed(6))} ` +
+        `PyTorch ${ref[e].map((v) => v.toFixed(6))}`);
+      for (const [k, name] of ['train_loss', 'valid_loss'].entries()) {
+        const rel = Math.abs(row[name] - ref[e][k]) / Math.abs(ref[e][k]);
+        assert.ok(rel < 1e-3, `epoch ${e} ${name}: ${row[name]} vs PyTorch ${ref[e][k]} (relative difference ${rel})`);
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
