@@ -2,6 +2,7 @@
 import { native } from './native.js';
 import { asTorchError, TorchError } from './errors.js';
 import { Tensor, t, toTyped } from './tensor.js';
+import { shortName } from './dispatch.js';
 import { dtypeCode, dtypeOfArray, type DType, type Device, type TypedArray } from './dtype.js';
 
 export interface TensorOptions {
@@ -52,7 +53,7 @@ export function tensor(data: Nested | TypedArray, opts: TensorOptions & { shape?
   const buffer = typed && natural === buildDtype ? (data as TypedArray) : toTyped(flat as ArrayLike<number>, buildDtype);
   let x: Tensor;
   try {
-    x = new Tensor(native.fromBuffer(buffer, shape, dtypeCode(buildDtype)));
+    x = new Tensor(native.fromBuffer(buffer, shape, dtypeCode(buildDtype, 'tensor')));
   } catch (e) {
     throw asTorchError('tensor', e);
   }
@@ -65,7 +66,7 @@ export function tensor(data: Nested | TypedArray, opts: TensorOptions & { shape?
 }
 
 function factory(op: string, shape: number[], opts: TensorOptions, ...before: unknown[]): Tensor {
-  const x = t(op, ...before, shape, dtypeCode(opts.dtype ?? 'float32'), null, opts.device ?? null);
+  const x = t(op, ...before, shape, dtypeCode(opts.dtype ?? 'float32', shortName(op)), null, opts.device ?? null);
   if (opts.requiresGrad) x.requiresGrad_(true);
   return x;
 }
@@ -75,7 +76,7 @@ export function ones(shape: number[], opts: TensorOptions = {}): Tensor { return
 export function empty(shape: number[], opts: TensorOptions = {}): Tensor { return factory('aten::empty.memory_format', shape, opts); }
 /** A tensor of `value`s (float32 unless a dtype is given). */
 export function full(shape: number[], value: number, opts: TensorOptions = {}): Tensor {
-  const x = t('aten::full', shape, value, dtypeCode(opts.dtype ?? 'float32'), null, opts.device ?? null);
+  const x = t('aten::full', shape, value, dtypeCode(opts.dtype ?? 'float32', 'full'), null, opts.device ?? null);
   if (opts.requiresGrad) x.requiresGrad_(true);
   return x;
 }
@@ -85,7 +86,7 @@ export function rand(shape: number[], opts: TensorOptions = {}): Tensor { return
 export function randn(shape: number[], opts: TensorOptions = {}): Tensor { return factory('aten::randn', shape, opts); }
 /** Integers uniform on [low, high), int64 unless a dtype is given. */
 export function randint(low: number, high: number, shape: number[], opts: TensorOptions = {}): Tensor {
-  return t('aten::randint.low', low, high, shape, dtypeCode(opts.dtype ?? 'int64'), null, opts.device ?? null);
+  return t('aten::randint.low', low, high, shape, dtypeCode(opts.dtype ?? 'int64', 'randint'), null, opts.device ?? null);
 }
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, opts: Omit<TensorOptions, 'dtype' | 'requiresGrad'> = {}): Tensor {
@@ -94,11 +95,11 @@ export function randperm(n: number, opts: Omit<TensorOptions, 'dtype' | 'require
 /** start, start+step, … below end; integers give int64, as in PyTorch, unless a dtype is given. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
-  return t('aten::arange.start_step', lo, hi, step, opts.dtype ? dtypeCode(opts.dtype) : null, null, opts.device ?? null);
+  return t('aten::arange.start_step', lo, hi, step, opts.dtype ? dtypeCode(opts.dtype, 'arange') : null, null, opts.device ?? null);
 }
 /** `steps` evenly spaced values from start to end inclusive. */
 export function linspace(start: number, end: number, steps: number, opts: TensorOptions = {}): Tensor {
-  return t('aten::linspace', start, end, steps, dtypeCode(opts.dtype ?? 'float32'), null, opts.device ?? null);
+  return t('aten::linspace', start, end, steps, dtypeCode(opts.dtype ?? 'float32', 'linspace'), null, opts.device ?? null);
 }
 export function zerosLike(x: Tensor): Tensor { return t('aten::zeros_like', x.handle); }
 export function onesLike(x: Tensor): Tensor { return t('aten::ones_like', x.handle); }

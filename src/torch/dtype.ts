@@ -1,4 +1,5 @@
 // Element types and devices, with the codes libtorch's c10::ScalarType uses.
+import { TorchError } from './errors.js';
 
 export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -9,10 +10,12 @@ const codes: Record<DType, number> = {
 };
 const names = new Map<number, DType>(Object.entries(codes).map(([k, v]) => [v, k as DType]));
 
-/** Returns libtorch's ScalarType code for a dtype name. */
-export function dtypeCode(dtype: DType): number {
+/** Returns libtorch's ScalarType code for a dtype name; `op`, the caller, is named in the error for an unknown one. */
+export function dtypeCode(dtype: DType, op = 'dtype'): number {
   const code = codes[dtype];
-  if (code === undefined) throw new TypeError(`unknown dtype '${dtype}'; expected one of ${Object.keys(codes).join(', ')}`);
+  if (code === undefined) {
+    throw new TorchError(op, `unknown dtype '${dtype}'; expected one of ${Object.keys(codes).join(', ')}`, 'type');
+  }
   return code;
 }
 

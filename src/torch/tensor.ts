@@ -36,27 +36,28 @@ export class Tensor implements Scoped {
     return this.#h ?? DISPOSED;
   }
 
-  #info(): [number[], number, string, boolean] {
+  /** Shape, dtype code, device and requires_grad; `op` names the caller in the error a disposed tensor raises. */
+  #info(op: string): [number[], number, string, boolean] {
     if (this.#meta === null) {
       try {
         this.#meta = native.meta(this.handle);
       } catch (e) {
-        throw asTorchError('tensor', e);
+        throw asTorchError(op, e);
       }
     }
     return this.#meta;
   }
 
-  get shape(): number[] { return this.#info()[0].slice(); }
-  get dtype(): DType { return dtypeName(this.#info()[1]); }
-  get device(): string { return this.#info()[2]; }
-  get ndim(): number { return this.#info()[0].length; }
+  get shape(): number[] { return this.#info('shape')[0].slice(); }
+  get dtype(): DType { return dtypeName(this.#info('dtype')[1]); }
+  get device(): string { return this.#info('device')[2]; }
+  get ndim(): number { return this.#info('ndim')[0].length; }
   get isDisposed(): boolean { return this.#h === null; }
   /** Number of elements. */
-  numel(): number { return this.#info()[0].reduce((a, b) => a * b, 1); }
+  numel(): number { return this.#info('numel')[0].reduce((a, b) => a * b, 1); }
   /** Size of dimension `d` (negative counts from the end). */
   size(d: number): number {
-    const s = this.#info()[0];
+    const s = this.#info('size')[0];
     const i = d < 0 ? d + s.length : d;
     if (i < 0 || i >= s.length) throw new TorchError('size', `dimension ${d} out of range for a ${s.length}-d tensor`, 'index');
     return s[i];
@@ -69,6 +70,7 @@ export class Tensor implements Scoped {
   dispose(): void {
     if (this.#h !== null) native.dispose(this.#h);
     this.#h = null;
+    this.#meta = null;
     this.scope = null;
   }
 
@@ -87,12 +89,16 @@ export class Tensor implements Scoped {
   }
   /** Returns a copy of the elements in row-major order; float16/bfloat16 come as Float32Array, bool as Uint8Array. */
   toTypedArray(): TypedArray {
-    const dtype = this.dtype;
+    const dtype = dtypeName(this.#info('toTypedArray')[1]);
     if (dtype === 'float16' || dtype === 'bfloat16') {
       const f = this.to('float32');
       try { return f.toTypedArray(); } finally { f.dispose(); }
     }
-    return viewAs(native.toBuffer(this.handle), dtype) as TypedArray;
+    try {
+      return viewAs(native.toBuffer(this.handle), dtype) as TypedArray;
+    } catch (e) {
+      throw asTorchError('toTypedArray', e);
+    }
   }
   /** Returns the elements as plain numbers, row-major. */
   toArray(): number[] {
@@ -100,7 +106,9 @@ export class Tensor implements Scoped {
   }
 
   // ---- autograd ----
-  get requiresGrad(): boolean { return native.meta(this.handle)[3]; }
+  get requiresGrad(): boolean {
+    try { return native.meta(this.handle)[3]; } catch (e) { throw asTorchError('requiresGrad', e); }
+  }
   /** Sets requires_grad in place; returns this. */
   requiresGrad_(on = true): this {
     try { native.setRequiresGrad(this.handle, on); } catch (e) { throw asTorchError('requiresGrad_', e); }
@@ -109,15 +117,19 @@ export class Tensor implements Scoped {
   }
   /** The accumulated gradient (a new handle on it), or null. */
   get grad(): Tensor | null {
-    const g = native.grad(this.handle);
+    let g: Handle | null;
+    try { g = native.grad(this.handle); } catch (e) { throw asTorchError('grad', e); }
     return g === null ? null : new Tensor(g);
   }
   set grad(g: Tensor | null) {
     try { native.setGrad(this.handle, g === null ? null : g.handle); } catch (e) { throw asTorchError('grad', e); }
   }
-  get isLeaf(): boolean { return native.autogradInfo(this.handle)[0]; }
+  get isLeaf(): boolean { return this.#autograd('isLeaf')[0]; }
   /** The name of the autograd node that made this tensor, e.g. 'ConvolutionBackward0'. */
-  get gradFn(): string | null { return native.autogradInfo(this.handle)[1]; }
+  get gradFn(): string | null { return this.#autograd('gradFn')[1]; }
+  #autograd(op: string): [boolean, string | null] {
+    try { return native.autogradInfo(this.handle); } catch (e) { throw asTorchError(op, e); }
+  }
   backward(gradient?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     try {
       native.backward(this.handle, gradient ? gradient.handle : null, opts.retainGraph ?? false, opts.createGraph ?? false);
@@ -131,7 +143,7 @@ export class Tensor implements Scoped {
   /** Returns a tensor with the given dtype and/or device (this tensor itself, uncopied, when nothing changes). */
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
     const spec = typeof target === 'string' ? (isDevice(target) ? { device: target } : { dtype: target as DType }) : target;
-    return t('aten::to.dtype_layout', this.handle, spec.dtype === undefined ? null : dtypeCode(spec.dtype), null,
+    return t('aten::to.dtype_layout', this.handle, spec.dtype === undefined ? null : dtypeCode(spec.dtype, 'to'), null,
       spec.device ?? null);
   }
   float(): Tensor { return this.to('float32'); }
@@ -347,7 +359,9 @@ export function toTyped(data: ArrayLike<number | boolean>, dtype: DType): ArrayB
     case 'int32': return Int32Array.from(data as ArrayLike<number>, Number);
     case 'int16': return Int16Array.from(data as ArrayLike<number>, Number);
     case 'int8': return Int8Array.from(data as ArrayLike<number>, Number);
-    case 'uint8': case 'bool': return Uint8Array.from(data as ArrayLike<number>, Number);
+    case 'uint8': return Uint8Array.from(data as ArrayLike<number>, Number);
+    // libtorch reads any byte but 0 and 1 as an invalid bool, so non-zero (NaN included) becomes 1, as in PyTorch.
+    case 'bool': return Uint8Array.from(data as ArrayLike<number>, (x) => (Number(x) !== 0 ? 1 : 0));
     default: return Float32Array.from(data as ArrayLike<number>, Number);
   }
 }
