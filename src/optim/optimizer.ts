@@ -16,6 +16,12 @@ export type ParamGroup<H> = H & { params: Tensor[] };
 /** Parameters, or groups of them each with hyper-parameters that override the defaults. */
 export type Params<H> = Tensor[] | (Partial<H> & { params: Tensor[] })[];
 
+/** What saveState() returns: per-parameter state and each group's hyper-parameters. */
+export interface OptimizerSnapshot<H> {
+  state: Map<Tensor, Record<string, Tensor | number>>;
+  hypers: H[];
+}
+
 export abstract class Optimizer<H extends { lr: number } = { lr: number }> {
   readonly paramGroups: ParamGroup<H>[] = [];
   /** Per-parameter state (momentum buffers, moments), created at a parameter's first update. */
@@ -89,6 +95,21 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }> {
       for (const v of Object.values(s)) if (typeof v !== 'number') v.dispose();
     }
     this.state.clear();
+  }
+
+  /** Returns a copy of the per-parameter state and the groups' hyper-parameters, for restoreState(). */
+  saveState(): OptimizerSnapshot<H> {
+    const state = new Map([...this.state].map(([p, s]) => [p, Object.fromEntries(Object.entries(s).map(
+      ([k, v]) => [k, typeof v === 'number' ? v : keep(v.detach().clone())],
+    ))]));
+    return { state, hypers: this.paramGroups.map(({ params: _, ...h }) => structuredClone(h) as unknown as H) };
+  }
+
+  /** Puts back what saveState() copied; the snapshot is consumed. */
+  restoreState(snapshot: OptimizerSnapshot<H>): void {
+    this.clearState();
+    for (const [p, s] of snapshot.state) this.state.set(p, s);
+    snapshot.hypers.forEach((h, i) => Object.assign(this.paramGroups[i], h));
   }
 
   dispose(): void { this.clearState(); }

@@ -1,0 +1,155 @@
+// fastai's trackers — early stopping, keep-best, reduce-LR-on-plateau — and an over-training
+// detector. Each monitors a column of the table (valid_loss by default); a name with "loss" or
+// "error" in it is better smaller. The best value resets at each fit.
+import { keep, type Tensor } from '../torch/index.js';
+import type { Callback, EpochRow, Learner } from './learner.js';
+
+export interface TrackerOptions {
+  monitor?: string;
+  /** An improvement must beat the best by more than this. Default 0. */
+  minDelta?: number;
+}
+
+abstract class Tracker implements Callback {
+  readonly monitor: string;
+  readonly minDelta: number;
+  best = Infinity;
+  bestEpoch = -1;
+
+  constructor(o: TrackerOptions = {}) {
+    this.monitor = o.monitor ?? 'valid_loss';
+    this.minDelta = o.minDelta ?? 0;
+  }
+
+  get smallerIsBetter(): boolean { return /loss|error/.test(this.monitor); }
+
+  beforeFit(_learn: Learner): void {
+    this.best = Infinity;
+    this.bestEpoch = -1;
+  }
+
+  /** Records the epoch's value; returns whether it improved on the best. */
+  protected track(row: EpochRow): boolean {
+    const value = row[this.monitor];
+    if (value === undefined) throw new Error(`${this.constructor.name}: no column '${this.monitor}' in the table`);
+    const signed = this.smallerIsBetter ? value : -value;
+    if (signed < this.best - this.minDelta) {
+      this.best = signed;
+      this.bestEpoch = row.epoch;
+      return true;
+    }
+    return false;
+  }
+
+  abstract afterEpoch(learn: Learner, row: EpochRow): void;
+}
+
+/** Stops the fit once `patience` epochs pass without improvement. */
+export class EarlyStopping extends Tracker {
+  readonly patience: number;
+  /** Why the fit stopped, if it did. */
+  message: string | null = null;
+  #wait = 0;
+
+  constructor(o: TrackerOptions & { patience?: number } = {}) {
+    super(o);
+    this.patience = o.patience ?? 1;
+  }
+
+  override beforeFit(learn: Learner): void {
+    super.beforeFit(learn);
+    this.#wait = 0;
+    this.message = null;
+  }
+
+  afterEpoch(learn: Learner, row: EpochRow): void {
+    if (this.track(row)) {
+      this.#wait = 0;
+    } else if (++this.#wait >= this.patience) {
+      this.message = `No improvement since epoch ${this.bestEpoch}: early stopping`;
+      learn.stopTraining = true;
+    }
+  }
+}
+
+/** Keeps a copy of the weights at the best epoch and puts them back when the fit ends (fastai's SaveModelCallback, in memory). */
+export class KeepBest extends Tracker {
+  #weights: Map<string, Tensor> | null = null;
+
+  override beforeFit(learn: Learner): void {
+    super.beforeFit(learn);
+    this.#drop();
+  }
+
+  afterEpoch(learn: Learner, row: EpochRow): void {
+    if (!this.track(row)) return;
+    this.#drop();
+    this.#weights = new Map([...learn.model.stateDict()].map(([k, v]) => [k, keep(v.detach().clone())]));
+  }
+
+  afterFit(learn: Learner): void {
+    if (this.#weights) learn.model.loadStateDict(this.#weights);
+    this.#drop();
+  }
+
+  #drop(): void {
+    for (const t of this.#weights?.values() ?? []) t.dispose();
+    this.#weights = null;
+  }
+}
+
+/**
+ * Divides the learning rate by `factor` after `patience` epochs without improvement. Under a
+ * one-cycle schedule it scales the scheduled rates (fastai's version is overwritten by the schedule).
+ */
+export class ReduceLROnPlateau extends Tracker {
+  readonly patience: number;
+  readonly factor: number;
+  readonly minLrFactor: number;
+  #wait = 0;
+
+  constructor(o: TrackerOptions & { patience?: number; factor?: number; minLrFactor?: number } = {}) {
+    super(o);
+    this.patience = o.patience ?? 1;
+    this.factor = o.factor ?? 10;
+    this.minLrFactor = o.minLrFactor ?? 0;
+  }
+
+  override beforeFit(learn: Learner): void {
+    super.beforeFit(learn);
+    this.#wait = 0;
+  }
+
+  afterEpoch(learn: Learner, row: EpochRow): void {
+    if (this.track(row)) {
+      this.#wait = 0;
+    } else if (++this.#wait >= this.patience) {
+      learn.lrFactor = Math.max(this.minLrFactor, learn.lrFactor / this.factor);
+      this.#wait = 0;
+    }
+  }
+}
+
+/**
+ * Returns the first epoch from which valid loss rose for `patience` epochs in a row while train
+ * loss kept falling — where over-training set in — or null.
+ */
+export function overTrainingEpoch(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[], patience = 1): number | null {
+  for (let i = 1; i + patience - 1 < rows.length; i++) {
+    let rising = true;
+    for (let j = i; j < i + patience; j++) {
+      if (!(rows[j].valid_loss > rows[j - 1].valid_loss && rows[j].train_loss < rows[j - 1].train_loss)) rising = false;
+    }
+    if (rising) return rows[i].epoch;
+  }
+  return null;
+}
+
+/** A sentence on over-training for the end of a run. */
+export function overTrainingSummary(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[]): string {
+  const at = overTrainingEpoch(rows);
+  if (at === null) return 'No sign of over-training: valid loss never rose while train loss fell.';
+  const best = rows.reduce((a, b) => (b.valid_loss < a.valid_loss ? b : a));
+  return `Over-training from epoch ${at}: valid loss turned up while train loss kept falling; ` +
+    `the best valid loss was ${best.valid_loss.toFixed(6)} at epoch ${best.epoch}.`;
+}
