@@ -1,0 +1,125 @@
+// Classification interpretation, as fastai's ClassificationInterpretation: the confusion matrix,
+// the most confused pairs, the top losses, and per-class precision/recall/F1 with advice.
+import type { Tensor } from '../torch/index.js';
+
+export interface Predictions {
+  /** [N, C] class probabilities. */
+  probs: Tensor;
+  /** [N] true class indices. */
+  targets: Tensor;
+  /** [N] per-item losses. */
+  losses: Tensor;
+}
+
+export interface TopLoss {
+  index: number;
+  /** The item's file, when the caller knows it. */
+  path?: string;
+  actual: string;
+  predicted: string;
+  /** Probability of the predicted class. */
+  probability: number;
+  loss: number;
+}
+
+export interface ClassReport {
+  label: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Validation items of this class. */
+  support: number;
+  /** Training items of this class, when known. */
+  trainCount?: number;
+  advice: string[];
+}
+
+export class Interpretation {
+  /** cm[actual][predicted]. */
+  readonly confusion: number[][];
+  readonly predicted: number[];
+  readonly actual: number[];
+  readonly itemLosses: number[];
+  readonly predictedProb: number[];
+
+  constructor(readonly vocab: readonly string[], preds: Predictions, readonly paths?: readonly string[]) {
+    const n = vocab.length;
+    this.actual = preds.targets.toArray();
+    const best = preds.probs.max(1) as { values: Tensor; indices: Tensor };
+    this.predicted = best.indices.toArray();
+    this.predictedProb = best.values.toArray();
+    best.values.dispose();
+    best.indices.dispose();
+    this.itemLosses = preds.losses.toArray();
+    this.confusion = Array.from({ length: n }, () => Array(n).fill(0));
+    this.actual.forEach((a, i) => { this.confusion[a][this.predicted[i]]++; });
+  }
+
+  get accuracy(): number {
+    return this.actual.filter((a, i) => a === this.predicted[i]).length / Math.max(1, this.actual.length);
+  }
+
+  /** (actual, predicted, count) off the diagonal with count ≥ minCount, most frequent first. */
+  mostConfused(minCount = 1): [string, string, number][] {
+    const out: [string, string, number][] = [];
+    this.confusion.forEach((row, a) => row.forEach((c, p) => {
+      if (a !== p && c >= minCount) out.push([this.vocab[a], this.vocab[p], c]);
+    }));
+    return out.sort((x, y) => y[2] - x[2]);
+  }
+
+  /** The k items with the largest loss, largest first. */
+  topLosses(k = 9): TopLoss[] {
+    const order = this.itemLosses.map((l, i) => [l, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k);
+    return order.map(([loss, i]) => ({
+      index: i, ...(this.paths ? { path: this.paths[i] } : {}),
+      actual: this.vocab[this.actual[i]], predicted: this.vocab[this.predicted[i]], probability: this.predictedProb[i], loss,
+    }));
+  }
+
+  /** Precision, recall and F1 per class, worst F1 first, each with advice drawn from its numbers. */
+  perClass(trainCounts?: readonly number[]): ClassReport[] {
+    const n = this.vocab.length;
+    const reports = this.vocab.map((label, c) => {
+      const tp = this.confusion[c][c];
+      const support = this.confusion[c].reduce((a, b) => a + b, 0);
+      const predictedAs = this.confusion.reduce((s, row) => s + row[c], 0);
+      const precision = predictedAs ? tp / predictedAs : 0;
+      const recall = support ? tp / support : 0;
+      const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+      return { label, precision, recall, f1, support, ...(trainCounts ? { trainCount: trainCounts[c] } : {}), advice: [] as string[] };
+    });
+    const meanTrain = trainCounts ? trainCounts.reduce((a, b) => a + b, 0) / n : 0;
+    const meanF1 = reports.reduce((s, r) => s + r.f1, 0) / n;
+    for (const r of reports) r.advice = this.#advise(r, meanTrain, meanF1);
+    return reports.sort((a, b) => a.f1 - b.f1 || a.label.localeCompare(b.label));
+  }
+
+  // Advice from the numbers: too little data, a likely label mix-up, or a class much weaker than the rest.
+  #advise(r: ClassReport, meanTrain: number, meanF1: number): string[] {
+    const advice: string[] = [];
+    if (r.f1 >= 0.95) return advice;
+    if (r.trainCount !== undefined && meanTrain > 0 && r.trainCount < 0.5 * meanTrain) {
+      advice.push(`more data: ${r.trainCount} training images against ${Math.round(meanTrain)} per class on average`);
+    }
+    const c = this.vocab.indexOf(r.label);
+    const confusedWith = this.confusion[c]
+      .map((count, p) => [count, p] as const).filter(([count, p]) => p !== c && count > 0).sort((a, b) => b[0] - a[0])[0];
+    if (confusedWith && r.support > 0 && confusedWith[0] / r.support >= 0.2) {
+      const other = this.vocab[confusedWith[1]];
+      const back = this.confusion[confusedWith[1]][c];
+      advice.push(back > 0
+        ? `label check: ${confusedWith[0]} of ${r.support} '${r.label}' images were taken for '${other}' and ${back} the other way; ` +
+          'look at the top losses for mislabelled or ambiguous images'
+        : `${confusedWith[0]} of ${r.support} '${r.label}' images were taken for '${other}': more varied examples, ` +
+          'or a higher resolution (--size) if the difference is in fine detail');
+    }
+    if (r.precision < 0.7 && r.recall >= 0.8) {
+      advice.push(`over-predicted (precision ${r.precision.toFixed(2)}): other classes fall into '${r.label}'; balance the classes or add augmentation`);
+    }
+    if (r.f1 < meanF1 - 0.15 && advice.length === 0) {
+      advice.push(`well below the average F1 ${meanF1.toFixed(2)}: more epochs, more augmentation, or more images of this class`);
+    }
+    return advice;
+  }
+}
