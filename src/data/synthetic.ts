@@ -37,9 +37,17 @@ export interface SyntheticBatch {
   labels: Tensor;
 }
 
+export interface SyntheticOptions {
+  seed?: number;
+  /** Patterns used, from the first; at most SYNTHETIC_CLASSES.length. */
+  numClasses?: number;
+  /** Uniform pixel noise amplitude. */
+  noise?: number;
+}
+
 /** Returns n images of `size` px, classes cycling through the first `numClasses` patterns. */
-export function syntheticImages(n: number, size: number, { seed = 0, numClasses = SYNTHETIC_CLASSES.length, noise = 0.15 } = {}):
-  SyntheticBatch {
+export function syntheticImages(n: number, size: number, o: SyntheticOptions = {}): SyntheticBatch {
+  const { seed = 0, numClasses = SYNTHETIC_CLASSES.length, noise = 0.15 } = o;
   const rand = seededRandom(seed);
   const pixels = new Float32Array(n * 3 * size * size);
   const labels: number[] = [];

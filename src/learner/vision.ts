@@ -1,0 +1,56 @@
+// visionLearner: a zoo architecture's body with fastai's head, ready to fine-tune.
+import { loadWeightsFile } from '../io/index.js';
+import { zooEntry } from '../models/registry.js';
+import type { Backbone } from '../models/blocks.js';
+import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
+import { VisionClassifier, type HeadOptions } from './model.js';
+import { exportModel } from './export.js';
+
+export interface VisionLearnerOptions extends LearnerOptions {
+  /** A weights file (.pth or .safetensors with the architecture's torchvision keys), or null for random weights. */
+  weights?: string | null;
+  head?: HeadOptions;
+  /** Input size the loaders produce; recorded in exported models. Default 224. */
+  size?: number;
+  /** Normalisation the loaders apply; recorded in exported models. Default the weights' (ImageNet's). */
+  normalization?: { mean: [number, number, number]; std: [number, number, number] };
+}
+
+export class VisionLearner extends Learner {
+  declare readonly model: VisionClassifier;
+
+  constructor(dls: DataLoadersLike, readonly arch: string, model: VisionClassifier, readonly pretrained: boolean,
+    readonly visionOptions: VisionLearnerOptions) {
+    super(dls, model, visionOptions);
+  }
+
+  /** Writes the model and what it needs at inference (classes, size, normalisation) to one .safetensors file. */
+  export(path: string): void {
+    const t = zooEntry(this.arch).weights.transforms;
+    exportModel(path, this.model, {
+      architecture: this.arch,
+      classes: [...this.dls.vocab],
+      size: this.visionOptions.size ?? 224,
+      normalization: this.visionOptions.normalization ?? { mean: t.mean, std: t.std },
+      head: this.visionOptions.head ?? {},
+    });
+  }
+}
+
+/** Returns a learner for `arch` (a zoo name) on `dls`; with pretrained weights it starts frozen, as in fastai. */
+export function visionLearner(dls: DataLoadersLike, arch: string, o: VisionLearnerOptions = {}): VisionLearner {
+  const entry = zooEntry(arch);
+  const backbone: Backbone = entry.build();
+  if (o.weights) {
+    const { tensors } = loadWeightsFile(o.weights);
+    try {
+      backbone.loadStateDict(tensors);
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
+  }
+  const model = new VisionClassifier(backbone, dls.vocab.length, o.head);
+  const learn = new VisionLearner(dls, arch, model, Boolean(o.weights), o);
+  if (o.weights) learn.freeze();
+  return learn;
+}
