@@ -35,6 +35,8 @@ export type EpochRow = { epoch: number; train_loss: number; valid_loss: number; 
 /** Hooks into training; afterEpoch may ask the learner to stop. */
 export interface Callback {
   beforeFit?(learn: Learner): void;
+  /** After each training or validation batch: its index in the epoch's phase and the phase's batch count. */
+  afterBatch?(learn: Learner, b: { phase: 'train' | 'valid'; index: number; of: number; loss: number }): void;
   afterEpoch?(learn: Learner, row: EpochRow): void;
   afterFit?(learn: Learner): void;
 }
@@ -200,8 +202,9 @@ export class Learner {
           opt.zeroGrad();
           sinceStep = 0;
         }
-        count++;
         this.smoothLoss = 0.98 * this.smoothLoss + 0.02 * loss;
+        const index = count++ - e * this.dls.train.length;
+        for (const cb of this.callbacks) cb.afterBatch?.(this, { phase: 'train', index, of: this.dls.train.length, loss });
       }
       const trainLoss = this.smoothLoss / (1 - 0.98 ** count);
       const valid = await this.validate();
@@ -246,15 +249,19 @@ export class Learner {
     this.model.eval();
     let n = 0;
     let lossSum = 0;
+    let index = 0;
     const sums = this.metrics.map(() => 0);
     for await (const { x, y } of loader) {
-      noGrad(() => tidy(() => {
+      const loss = noGrad(() => tidy(() => {
         const logits = this.#forward(x);
         const bs = y.size(0);
-        lossSum += this.#loss(logits, y).item() * bs;
+        const l = this.#loss(logits, y).item();
+        lossSum += l * bs;
         this.metrics.forEach((m, i) => { sums[i] += m.batch(logits, y) * bs; });
         n += bs;
+        return l;
       }));
+      for (const cb of this.callbacks) cb.afterBatch?.(this, { phase: 'valid', index: index++, of: loader.length, loss });
       x.dispose();
       y.dispose();
     }
