@@ -1,0 +1,19 @@
+// visiontune's public API: the engine, the zoo, weight files, the learner and interpretation.
+export * from './torch/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export { loadWeightsFile, loadTorchCheckpoint, readSafetensors, writeSafetensors, CheckpointError } from './io/index.js';
+export { ZOO, zooEntry, UnknownArchError, type ZooEntry, type PretrainedWeights, type EvalTransforms } from './models/registry.js';
+export type { Backbone } from './models/blocks.js';
+export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
+export { SimpleCNN } from './models/simple-cnn.js';
+export { Learner, type DataLoadersLike, type Loader, type Batch, type EpochRow, type Callback, type LearnerOptions, type FineTuneOptions } from './learner/learner.js';
+export { visionLearner, VisionLearner, type VisionLearnerOptions } from './learner/vision.js';
+export { VisionClassifier, createHead, type HeadOptions } from './learner/model.js';
+export { TensorLoader } from './learner/tensor-loader.js';
+export { lrFind, type LrFindResult, type LrSuggestions } from './learner/lr-find.js';
+export { EarlyStopping, KeepBest, ReduceLROnPlateau, overTrainingEpoch, overTrainingSummary } from './learner/callbacks.js';
+export { accuracy, errorRate, topKAccuracy, type Metric } from './learner/metrics.js';
+export { loadModel, ExportedModel, ModelFileError, type ModelMeta } from './learner/export.js';
+export { Interpretation, type TopLoss, type ClassReport } from './interpret/interpret.js';
+export { VERSION } from './version.js';
