@@ -1,14 +1,18 @@
 // visionLearner: a zoo architecture's body with fastai's head, ready to fine-tune.
-import { loadWeightsFile } from '../io/index.js';
 import { zooEntry } from '../models/registry.js';
-import type { Backbone } from '../models/blocks.js';
+import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { exportModel } from './export.js';
 
 export interface VisionLearnerOptions extends LearnerOptions {
-  /** A weights file (.pth or .safetensors with the architecture's torchvision keys), or null for random weights. */
-  weights?: string | null;
+  /**
+   * 'imagenet' (torchvision's weights, from the cache or downloaded and verified), a weights file
+   * (.pth or .safetensors with the architecture's torchvision keys), or null for random weights.
+   */
+  weights?: 'imagenet' | string | null;
+  /** How 'imagenet' weights are fetched: offline, progress, timeout. */
+  download?: ResolveOptions;
   head?: HeadOptions;
   /** Input size the loaders produce; recorded in exported models. Default 224. */
   size?: number;
@@ -37,18 +41,12 @@ export class VisionLearner extends Learner {
   }
 }
 
-/** Returns a learner for `arch` (a zoo name) on `dls`; with pretrained weights it starts frozen, as in fastai. */
-export function visionLearner(dls: DataLoadersLike, arch: string, o: VisionLearnerOptions = {}): VisionLearner {
-  const entry = zooEntry(arch);
-  const backbone: Backbone = entry.build();
-  if (o.weights) {
-    const { tensors } = loadWeightsFile(o.weights);
-    try {
-      backbone.loadStateDict(tensors);
-    } finally {
-      for (const t of tensors.values()) t.dispose();
-    }
-  }
+/**
+ * Returns a learner for `arch` (a zoo name) on `dls`: the architecture's body with the given
+ * weights and a new head; with pretrained weights it starts frozen, as in fastai.
+ */
+export async function visionLearner(dls: DataLoadersLike, arch: string, o: VisionLearnerOptions = {}): Promise<VisionLearner> {
+  const backbone = o.weights ? await loadPretrained(arch, o.weights, o.download) : zooEntry(arch).build();
   const model = new VisionClassifier(backbone, dls.vocab.length, o.head);
   const learn = new VisionLearner(dls, arch, model, Boolean(o.weights), o);
   if (o.weights) learn.freeze();

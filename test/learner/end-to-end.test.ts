@@ -24,7 +24,7 @@ test(`resnet18 from random weights learns three patterns to error ≤ ${ERROR_BO
     vocab: SYNTHETIC_CLASSES.slice(0, 3),
   };
   const lines: string[] = [];
-  const learn = visionLearner(dls, 'resnet18', { weights: null, size: 32, normalization: { mean: [0, 0, 0], std: [1, 1, 1] }, log: (l) => lines.push(l) });
+  const learn = await visionLearner(dls, 'resnet18', { weights: null, size: 32, normalization: { mean: [0, 0, 0], std: [1, 1, 1] }, log: (l) => lines.push(l) });
   const rows = await learn.fitOneCycle(5, 3e-3);
   for (const l of lines) t.diagnostic(l);
   assert.match(lines[0], /^epoch\s+train_loss\s+valid_loss\s+error_rate\s+time$/);
