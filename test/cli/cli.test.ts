@@ -1,29 +1,10 @@
 // Contract tests of the `visiontune` command: output, exit codes, and one-line errors.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
-
-/** Runs the CLI with a private cache; returns exit code, stdout and stderr. */
-export function visiontune(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, VISIONTUNE_OFFLINE: '1', ...env } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Asserts a failure printed exactly one line, matching `message`, and no stack trace. */
-export function assertOneLineError(r: { code: number; stderr: string }, code: number, message: RegExp): void {
-  assert.equal(r.code, code, r.stderr);
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
-  assert.match(lines[0], /^visiontune: /);
-  assert.match(lines[0], message);
-  assert.doesNotMatch(r.stderr, /\n\s+at /);
-}
+import { visiontune, assertOneLineError } from '../helpers/cli.js';
 
 test('visiontune models lists the zoo and what is cached', () => {
   const home = mkdtempSync(path.join(tmpdir(), 'vt-home-'));
