@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, report } from './errors.js';
 import { modelsCommand } from './models.js';
 import { predictCommand } from './predict.js';
+import { trainCommand, numberFlag, TRAIN_DEFAULTS } from './train.js';
 import { progressBar } from '../io/download.js';
 import { VERSION } from '../version.js';
 
@@ -13,6 +14,21 @@ usage: visiontune <command> [options]
 
 commands:
   models [--json]     the architectures, their size and ImageNet accuracy, and whether their weights are cached
+  train <data> [options]
+                      fine-tune on a folder of class folders (data/<class>/…, or data/train and data/valid):
+                      data summary, the fastai table per epoch, interpretation, exported model
+      --arch A          zoo architecture (default efficientnet_v2_s; see visiontune models)
+      --weights W       imagenet (default: cached or downloaded and verified), a .pth/.safetensors file, or none
+      --epochs N        unfrozen epochs (default 4)      --freeze-epochs N   frozen epochs first (default 1)
+      --lr X            base learning rate, or auto for lr_find's valley (default 2e-3)
+      --size N          training image size (default 224) --item-size N       presizing size (default 460)
+      --bs N            batch size (default 32)           --valid-pct X       validation share (default 0.2)
+      --seed N          split, shuffling and weights seed (default 42)
+      --early-stop N    stop after N epochs without a better valid loss, keep the best weights (default off)
+      --precision P     fp32 (default) or bf16 (autocast; fast only on CPUs with bf16 instructions)
+      --threads N       libtorch threads (default: every core)
+      --out DIR         model.safetensors, history.csv (default visiontune-out)
+      --json FILE       machine-readable results
   predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--json]
                       the top classes of each image; <model> is a zoo architecture (ImageNet classes,
                       with its ImageNet weights or a weights file) or a model file visiontune exported
@@ -39,6 +55,40 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       case 'models': {
         const { values } = parse(rest, { json: { type: 'boolean' } });
         modelsCommand(Boolean(values.json), out);
+        return 0;
+      }
+      case 'train': {
+        const { values, positionals } = parse(rest, {
+          arch: { type: 'string', default: TRAIN_DEFAULTS.arch }, weights: { type: 'string', default: TRAIN_DEFAULTS.weights },
+          epochs: { type: 'string', default: String(TRAIN_DEFAULTS.epochs) },
+          'freeze-epochs': { type: 'string', default: String(TRAIN_DEFAULTS.freezeEpochs) },
+          lr: { type: 'string', default: TRAIN_DEFAULTS.lr }, size: { type: 'string', default: String(TRAIN_DEFAULTS.size) },
+          'item-size': { type: 'string', default: String(TRAIN_DEFAULTS.itemSize) }, bs: { type: 'string', default: String(TRAIN_DEFAULTS.bs) },
+          'valid-pct': { type: 'string', default: String(TRAIN_DEFAULTS.validPct) }, seed: { type: 'string', default: String(TRAIN_DEFAULTS.seed) },
+          'early-stop': { type: 'string', default: String(TRAIN_DEFAULTS.earlyStop) },
+          precision: { type: 'string', default: TRAIN_DEFAULTS.precision }, threads: { type: 'string' },
+          out: { type: 'string', default: TRAIN_DEFAULTS.out }, json: { type: 'string' },
+        }, true);
+        if (positionals.length !== 1) throw new UsageError('train: give one data folder (class folders inside)');
+        const v = values as Record<string, string | undefined>;
+        if (v.precision !== 'fp32' && v.precision !== 'bf16') throw new UsageError(`--precision expects fp32 or bf16, got '${v.precision}'`);
+        const download = downloadProgress();
+        try {
+          await trainCommand({
+            data: positionals[0], arch: v.arch!, weights: v.weights!, lr: v.lr!, precision: v.precision, out: v.out!, json: v.json,
+            epochs: numberFlag('--epochs', v.epochs, { integer: true, min: 0 }),
+            freezeEpochs: numberFlag('--freeze-epochs', v['freeze-epochs'], { integer: true, min: 0 }),
+            size: numberFlag('--size', v.size, { integer: true, min: 16 }),
+            itemSize: numberFlag('--item-size', v['item-size'], { integer: true, min: 16 }),
+            bs: numberFlag('--bs', v.bs, { integer: true, min: 1 }),
+            validPct: numberFlag('--valid-pct', v['valid-pct'], { min: 0, max: 0.9 }),
+            seed: numberFlag('--seed', v.seed, { integer: true, min: 0 }),
+            earlyStop: numberFlag('--early-stop', v['early-stop'], { integer: true, min: 0 }),
+            threads: v.threads === undefined ? undefined : numberFlag('--threads', v.threads, { integer: true, min: 1 }),
+          }, out, download.onProgress);
+        } finally {
+          download.end();
+        }
         return 0;
       }
       case 'predict': {

@@ -1,0 +1,172 @@
+// `visiontune train <data>`: the whole study from one command — data summary, optional lr_find,
+// fineTune with the fastai table, over-training check, interpretation, export, history and JSON.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { manualSeed, setNumThreads } from '../torch/index.js';
+import { zooEntry } from '../models/registry.js';
+import { DataLoaders } from '../data/dataloaders.js';
+import { visionLearner, type VisionLearner } from '../learner/vision.js';
+import { lrFind, type LrFindResult } from '../learner/lr-find.js';
+import { EarlyStopping, KeepBest, overTrainingEpoch, overTrainingSummary } from '../learner/callbacks.js';
+import { ProgressBar } from '../learner/progress.js';
+import { formatTime, type Callback, type EpochRow } from '../learner/learner.js';
+import { Interpretation } from '../interpret/interpret.js';
+import { UsageError } from './errors.js';
+
+export interface TrainArgs {
+  data: string;
+  arch: string;
+  /** 'imagenet', a file, or 'none'. */
+  weights: string;
+  epochs: number;
+  freezeEpochs: number;
+  /** 'auto' (lr_find's valley) or a number. */
+  lr: string;
+  size: number;
+  itemSize: number;
+  bs: number;
+  validPct: number;
+  seed: number;
+  /** Patience of early stopping (with keep-best); 0 for off. */
+  earlyStop: number;
+  precision: 'fp32' | 'bf16';
+  threads?: number;
+  out: string;
+  json?: string;
+  /** Write nothing but the table and errors. */
+  quiet?: boolean;
+}
+
+export const TRAIN_DEFAULTS = {
+  arch: 'efficientnet_v2_s', weights: 'imagenet', epochs: 4, freezeEpochs: 1, lr: '2e-3', size: 224, itemSize: 460,
+  bs: 32, validPct: 0.2, seed: 42, earlyStop: 0, precision: 'fp32', out: 'visiontune-out',
+} as const;
+
+/** Returns the number in `value`, or throws a UsageError naming the flag. */
+export function numberFlag(flag: string, value: string | undefined, o: { integer?: boolean; min?: number; max?: number } = {}): number {
+  const n = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(n) || (o.integer && !Number.isInteger(n)) ||
+    (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+    const range = [o.min !== undefined ? `≥ ${o.min}` : '', o.max !== undefined ? `≤ ${o.max}` : ''].filter(Boolean).join(' and ');
+    throw new UsageError(`${flag} expects ${o.integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Loads the data and makes the learner, as train and lr-find share them. */
+export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'>,
+  log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void):
+  Promise<{ dls: DataLoaders; learn: VisionLearner }> {
+  const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read
+  if (a.threads !== undefined) setNumThreads(a.threads);
+  manualSeed(a.seed);
+  const stats = { mean: entry.weights.transforms.mean, std: entry.weights.transforms.std };
+  const dls = await DataLoaders.fromFolder(a.data, {
+    validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size: a.size, bs: a.bs, stats, log,
+  });
+  const weights = a.weights === 'none' ? null : a.weights;
+  if (weights === null) log('Starting from random weights (--weights none).');
+  const learn = await visionLearner(dls, a.arch, {
+    weights, size: a.size, normalization: stats, bf16: a.precision === 'bf16', callbacks, log, download: { onProgress: onDownload },
+  });
+  return { dls, learn };
+}
+
+/** Valid-set file paths in the order the valid loader yields them. */
+function validPaths(dls: DataLoaders): string[] {
+  const skipped = new Set(dls.skipped.map((s) => s.path));
+  return dls.valid.items.map((it) => it.path).filter((p) => !skipped.has(p));
+}
+
+/** Prints the interpretation tables; returns them for JSON. */
+export function printInterpretation(interp: Interpretation, trainCounts: number[], log: (s: string) => void) {
+  const vocab = interp.vocab;
+  const w = Math.max(8, ...vocab.map((v) => v.length)) + 2;
+  log('\nConfusion matrix (rows: actual, columns: predicted)');
+  log(' '.repeat(w) + vocab.map((v) => v.slice(0, 10).padStart(11)).join(''));
+  interp.confusion.forEach((row, a) => log(vocab[a].padEnd(w) + row.map((c) => String(c).padStart(11)).join('')));
+  const confused = interp.mostConfused();
+  log('\nMost confused (actual → predicted, count)');
+  if (confused.length === 0) log('  none');
+  for (const [a, p, c] of confused.slice(0, 10)) log(`  ${a} → ${p}: ${c}`);
+  const top = interp.topLosses(9);
+  log('\nTop losses (predicted/actual, loss, probability of the prediction, file)');
+  for (const t of top) log(`  ${t.predicted}/${t.actual}  ${t.loss.toFixed(2)}  ${t.probability.toFixed(2)}  ${t.path ?? `#${t.index}`}`);
+  const perClass = interp.perClass(trainCounts);
+  log('\nPer class, worst first');
+  log(`  ${'class'.padEnd(w)}precision  recall  f1      support  train`);
+  for (const r of perClass) {
+    log(`  ${r.label.padEnd(w)}${r.precision.toFixed(3).padEnd(11)}${r.recall.toFixed(3).padEnd(8)}${r.f1.toFixed(3).padEnd(8)}` +
+      `${String(r.support).padEnd(9)}${r.trainCount ?? ''}`);
+    for (const a of r.advice) log(`      advice: ${a}`);
+  }
+  return { confusion: { classes: vocab, matrix: interp.confusion }, mostConfused: confused.map(([actual, predicted, count]) => ({ actual, predicted, count })), topLosses: top, perClass };
+}
+
+function csv(rows: EpochRow[], columns: string[]): string {
+  const lines = [columns.join(',')];
+  for (const r of rows) lines.push(columns.map((c) => (c === 'time' ? r.time.toFixed(3) : String(r[c]))).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs the study; returns the JSON results it writes with --json. */
+export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDownload?: (bytes: number, total: number | null) => void):
+  Promise<Record<string, unknown>> {
+  const started = performance.now();
+  const log = a.quiet ? () => undefined : out;
+  const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
+  const callbacks: Callback[] = [new ProgressBar(), ...(stop ? [stop, new KeepBest()] : [])];
+  const { dls, learn } = await prepare(a, log, callbacks, onDownload);
+  mkdirSync(a.out, { recursive: true });
+  const entry = zooEntry(a.arch);
+  log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${a.weights === 'none' ? 'random' : a.weights} weights; ` +
+    `${dls.train.length} training batches of ${a.bs} at ${a.size} px per epoch`);
+
+  let found: LrFindResult | null = null;
+  let baseLr: number;
+  if (a.lr === 'auto') {
+    log('Finding a learning rate (lr_find)…');
+    found = await lrFind(learn);
+    const s = found.suggestions;
+    log(`lr_find: valley ${s.valley.toExponential(2)}, minimum ${s.minimum.toExponential(2)}, steep ${s.steep.toExponential(2)}, ` +
+      `slide ${s.slide.toExponential(2)}; using the valley`);
+    baseLr = s.valley;
+    writeFileSync(path.join(a.out, 'lr_find.csv'), `lr,loss\n${found.lrs.map((lr, i) => `${lr},${found!.losses[i]}`).join('\n')}\n`);
+  } else {
+    baseLr = numberFlag('--lr', a.lr, { min: 1e-12 });
+  }
+
+  const rows = await learn.fineTune(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs });
+  if (stop?.message) log(stop.message);
+  const overSummary = overTrainingSummary(rows);
+  log(overSummary);
+
+  const preds = await learn.getPreds();
+  const paths = validPaths(dls);
+  const interp = new Interpretation(dls.vocab, preds, paths.length === preds.targets.size(0) ? paths : undefined);
+  for (const t of Object.values(preds)) t.dispose();
+  const trainCounts = dls.vocab.map((_, c) => dls.train.items.filter((it) => it.label === c).length);
+  const tables = printInterpretation(interp, trainCounts, log);
+
+  const modelFile = path.join(a.out, 'model.safetensors');
+  learn.export(modelFile);
+  writeFileSync(path.join(a.out, 'history.csv'), csv(rows, learn.columns));
+  log(`\nExported ${modelFile}; history in ${path.join(a.out, 'history.csv')}`);
+  const last = rows[rows.length - 1];
+  const results = {
+    arch: a.arch, weights: a.weights, classes: dls.vocab, baseLr,
+    lrFind: found && { suggestions: found.suggestions },
+    epochs: rows.map((r) => ({ ...r, time: formatTime(r.time), seconds: r.time })),
+    final: { valid_loss: last?.valid_loss, error_rate: last?.error_rate, accuracy: interp.accuracy },
+    overTraining: { epoch: overTrainingEpoch(rows), summary: overSummary },
+    earlyStopping: stop?.message ?? null,
+    ...tables,
+    skipped: dls.skipped,
+    timings: { totalSeconds: (performance.now() - started) / 1000, epochSeconds: rows.map((r) => r.time) },
+    model: modelFile,
+  };
+  if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);
+  learn.opt?.dispose();
+  return results;
+}
