@@ -1,68 +1,82 @@
-// Adam and AdamW exactly as torch.optim updates them (the single-tensor path): AdamW decays the
-// weights directly (decoupled), Adam adds the L2 penalty to the gradient.
+// Adam and AdamW, updating exactly as torch.optim.Adam and torch.optim.AdamW do (torch 1.13's
+// single-tensor path, its default): AdamW shrinks the weights directly (decoupled weight decay,
+// p ← p·(1 − lr·wd)) before the moments; Adam adds the L2 penalty wd·p to the gradient.
 import type { Tensor } from '../torch/index.js';
 import { zerosLike } from '../torch/index.js';
-import { Optimizer, OptimError, checkRange, type ParamGroup, type Params } from './optimizer.js';
+import { Optimizer, OptimError, checkNonNegative, withDefaults, type ParamGroup, type ParamState, type Params } from './optimizer.js';
 
 export interface AdamOptions {
   lr: number;
+  /** Decay rates of the gradient's running mean and of its running square (β1 is the "momentum" one-cycle schedules). */
   betas: [number, number];
+  /** Added to the denominator's square root. */
   eps: number;
+  /** Decoupled (AdamW) or L2 (Adam). */
   weightDecay: number;
+  /** Divide by the running maximum of the second moment (AMSGrad). */
   amsgrad: boolean;
   maximize: boolean;
 }
+export type AdamWOptions = AdamOptions;
 
-type State = Record<string, Tensor | number>;
+/** torch.optim.Adam's defaults. */
+export const ADAM_DEFAULTS: Readonly<AdamOptions> = Object.freeze({
+  lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false,
+});
+/** torch.optim.AdamW's defaults: Adam's with weight decay 0.01. */
+export const ADAMW_DEFAULTS: Readonly<AdamOptions> = Object.freeze({ ...ADAM_DEFAULTS, weightDecay: 1e-2 });
 
 abstract class AdamBase extends Optimizer<AdamOptions> {
   protected abstract readonly decoupled: boolean;
 
   protected validate(h: AdamOptions): void {
-    checkRange('learning rate', h.lr);
-    checkRange('epsilon', h.eps);
-    if (!Array.isArray(h.betas) || h.betas.length !== 2) throw new OptimError(`Invalid betas: ${String(h.betas)}`);
+    checkNonNegative('learning rate', h.lr);
+    checkNonNegative('epsilon value', h.eps);
+    if (!Array.isArray(h.betas) || h.betas.length !== 2) throw new OptimError(`Invalid betas: expected [beta1, beta2], got ${String(h.betas)}`);
     h.betas.forEach((beta, i) => {
-      if (!(beta >= 0 && beta < 1)) throw new OptimError(`Invalid beta parameter at index ${i}: ${beta}`);
+      if (!(typeof beta === 'number' && beta >= 0 && beta < 1)) throw new OptimError(`Invalid beta parameter at index ${i}: ${beta}`);
     });
-    checkRange('weight_decay', h.weightDecay);
+    checkNonNegative('weight_decay value', h.weightDecay);
   }
 
-  protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOptions>, s: State): void {
+  protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOptions>, s: ParamState): void {
     const [beta1, beta2] = g.betas;
-    let d = g.maximize ? grad.neg() : grad;
-    if (!s.expAvg) {
+    if (s.exp_avg === undefined) {
       s.step = 0;
-      s.expAvg = this.own(zerosLike(p));
-      s.expAvgSq = this.own(zerosLike(p));
-      if (g.amsgrad) s.maxExpAvgSq = this.own(zerosLike(p));
+      s.exp_avg = this.own(zerosLike(p));
+      s.exp_avg_sq = this.own(zerosLike(p));
     }
+    // Created on first use, so amsgrad may also be switched on after some steps (torch would fail).
+    if (g.amsgrad && s.max_exp_avg_sq === undefined) s.max_exp_avg_sq = this.own(zerosLike(p));
     const step = (s.step = (s.step as number) + 1);
-    if (this.decoupled) p.mul_(1 - g.lr * g.weightDecay);
-    else if (g.weightDecay !== 0) d = d.add(p, g.weightDecay);
-    const expAvg = s.expAvg as Tensor;
-    const expAvgSq = s.expAvgSq as Tensor;
+    let d = g.maximize ? grad.neg() : grad;
+    // Multiplying by 1 changes nothing, so torch's unconditional mul_ is skipped when wd is 0.
+    if (this.decoupled) {
+      if (g.weightDecay !== 0) p.mul_(1 - g.lr * g.weightDecay);
+    } else if (g.weightDecay !== 0) {
+      d = d.add(p, g.weightDecay);
+    }
+    const expAvg = s.exp_avg as Tensor;
+    const expAvgSq = s.exp_avg_sq as Tensor;
     expAvg.mul_(beta1).add_(d, 1 - beta1);
     expAvgSq.mul_(beta2).addcmul_(d, d, 1 - beta2);
     const stepSize = g.lr / (1 - beta1 ** step);
-    const correction2Sqrt = Math.sqrt(1 - beta2 ** step);
+    const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
     let second = expAvgSq;
     if (g.amsgrad) {
-      const max = s.maxExpAvgSq as Tensor;
+      const max = s.max_exp_avg_sq as Tensor;
       max.copy_(max.maximum(expAvgSq));
       second = max;
     }
-    p.addcdiv_(expAvg, second.sqrt().div(correction2Sqrt).add_(g.eps), -stepSize);
+    p.addcdiv_(expAvg, second.sqrt().div_(biasCorrection2Sqrt).add_(g.eps), -stepSize);
   }
 }
 
-export const ADAM_DEFAULTS: AdamOptions = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false };
-
-/** Adam with L2 weight decay added to the gradient (torch.optim.Adam). */
+/** Adam with L2 weight decay added to the gradient (torch.optim.Adam; weight decay defaults to 0). */
 export class Adam extends AdamBase {
   protected readonly decoupled = false;
   constructor(params: Params<AdamOptions>, options: Partial<AdamOptions> = {}) {
-    super(params, { ...ADAM_DEFAULTS, ...options });
+    super(params, withDefaults(ADAM_DEFAULTS, options));
   }
 }
 
@@ -70,6 +84,6 @@ export class Adam extends AdamBase {
 export class AdamW extends AdamBase {
   protected readonly decoupled = true;
   constructor(params: Params<AdamOptions>, options: Partial<AdamOptions> = {}) {
-    super(params, { ...ADAM_DEFAULTS, weightDecay: 1e-2, ...options });
+    super(params, withDefaults(ADAMW_DEFAULTS, options));
   }
 }
