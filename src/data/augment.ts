@@ -1,0 +1,184 @@
+// Batch augmentation on tensors, fastai's aug_transforms: every geometric part (random resized
+// crop, flip, rotation, zoom, perspective warp) becomes one projective matrix per image, so a
+// batch takes one affine_grid and one grid_sample; lighting is one op in logit space; then
+// normalisation. Parameters come from a seeded JavaScript generator, so a seed repeats a batch.
+import { F, tensor, linspace, tidy, type Tensor } from '../torch/index.js';
+
+export interface Stats {
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}
+
+/** ImageNet's channel statistics, on pixels scaled to [0, 1]. */
+export const IMAGENET_STATS: Stats = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+/** fastai's aug_transforms options (camelCase), with the presizing recipe's minScale. */
+export interface AugOptions {
+  /** RandomResizedCrop's smallest area share of the item (ratio 1); 1 turns the crop off. */
+  minScale: number;
+  doFlip: boolean;
+  /** Horizontal flip probability. */
+  flipP: number;
+  /** Rotation drawn from U(−maxRotate, maxRotate) degrees. */
+  maxRotate: number;
+  /** Zoom drawn from U(1, maxZoom), at a random centre. */
+  maxZoom: number;
+  /** Perspective warp magnitude, U(−maxWarp, maxWarp) per axis. */
+  maxWarp: number;
+  /** Probability of each of rotation, zoom and warp. */
+  pAffine: number;
+  /** Brightness U(0.5(1−m), 0.5(1+m)) added as a logit; contrast log-uniform in [1−m, 1/(1−m)]. */
+  maxLighting: number;
+  /** Probability of each of brightness and contrast. */
+  pLighting: number;
+}
+
+/** fastai's aug_transforms defaults, with min_scale 0.75 from the presizing recipe. */
+export const AUG_DEFAULTS: Readonly<AugOptions> = {
+  minScale: 0.75, doFlip: true, flipP: 0.5, maxRotate: 10, maxZoom: 1.1, maxWarp: 0.2, pAffine: 0.75,
+  maxLighting: 0.2, pLighting: 0.75,
+};
+
+/** Nothing random: the validation transform. */
+export const NO_AUG: Readonly<AugOptions> = {
+  minScale: 1, doFlip: false, flipP: 0, maxRotate: 0, maxZoom: 1, maxWarp: 0, pAffine: 0, maxLighting: 0, pLighting: 0,
+};
+
+/** Per-image parameters of one batch: M maps output coordinates to item coordinates (row-major 3×3). */
+export interface AugParams {
+  n: number;
+  /** n × 9: projective matrices in normalised coordinates ([−1, 1], corners aligned). */
+  matrices: Float64Array;
+  /** n: logit added (0 = unchanged). */
+  brightness: Float64Array;
+  /** n: logit multiplier (1 = unchanged). */
+  contrast: Float64Array;
+}
+
+type Mat = number[]; // 3×3 row-major
+
+const mul = (a: Mat, b: Mat): Mat => {
+  const c = new Array<number>(9).fill(0);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) c[3 * i + j] += a[3 * i + k] * b[3 * k + j];
+  return c;
+};
+const IDENTITY: Mat = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+const logit = (p: number): number => Math.log(p / (1 - p));
+
+/** Returns the homography taking the four `from` points to the `to` points (8-unknown solve). */
+export function homography(from: [number, number][], to: [number, number][]): Mat {
+  const a: number[][] = [];
+  for (let i = 0; i < 4; i++) {
+    const [x, y] = from[i];
+    const [u, v] = to[i];
+    a.push([x, y, 1, 0, 0, 0, -x * u, -y * u, u]);
+    a.push([0, 0, 0, x, y, 1, -x * v, -y * v, v]);
+  }
+  for (let c = 0; c < 8; c++) {
+    let p = c;
+    for (let r = c + 1; r < 8; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r;
+    [a[c], a[p]] = [a[p], a[c]];
+    for (let r = 0; r < 8; r++) {
+      if (r === c) continue;
+      const f = a[r][c] / a[c][c];
+      for (let k = c; k < 9; k++) a[r][k] -= f * a[c][k];
+    }
+  }
+  const h = a.map((row, i) => row[8] / row[i]);
+  return [h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], 1];
+}
+
+const CORNERS: [number, number][] = [[-1, -1], [-1, 1], [1, -1], [1, 1]];
+
+/**
+ * Returns n images' augmentation parameters drawn from `rand` (uniform [0, 1)) in a fixed order,
+ * so the same generator state gives the same batch.
+ */
+export function drawAugParams(n: number, rand: () => number, o: AugOptions = AUG_DEFAULTS): AugParams {
+  const matrices = new Float64Array(9 * n);
+  const brightness = new Float64Array(n);
+  const contrast = new Float64Array(n).fill(1);
+  const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
+  for (let i = 0; i < n; i++) {
+    // Random resized crop (square): area share in [minScale, 1], anywhere inside the item.
+    let m = IDENTITY;
+    if (o.minScale < 1) {
+      const side = Math.sqrt(uniform(o.minScale, 1));
+      const cx = uniform(-(1 - side), 1 - side);
+      const cy = uniform(-(1 - side), 1 - side);
+      m = [side, 0, cx, 0, side, cy, 0, 0, 1];
+    }
+    // Warp acts on the crop's coordinates, before rotation and zoom: a keystone on each axis.
+    if (o.maxWarp > 0 && rand() < o.pAffine) {
+      const mx = uniform(-o.maxWarp, o.maxWarp);
+      const my = uniform(-o.maxWarp, o.maxWarp);
+      const to = CORNERS.map(([x, y]) => [x - my * x * y, y - mx * x * y] as [number, number]);
+      m = mul(m, homography(CORNERS, to));
+    }
+    if (o.doFlip && rand() < o.flipP) m = mul(m, [-1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    if (o.maxRotate > 0 && rand() < o.pAffine) {
+      const t = (uniform(-o.maxRotate, o.maxRotate) * Math.PI) / 180;
+      m = mul(m, [Math.cos(t), -Math.sin(t), 0, Math.sin(t), Math.cos(t), 0, 0, 0, 1]);
+    }
+    if (o.maxZoom > 1 && rand() < o.pAffine) {
+      const s = uniform(1, o.maxZoom);
+      const col = rand();
+      const row = rand();
+      m = mul(m, [1 / s, 0, (1 - 1 / s) * (2 * col - 1), 0, 1 / s, (1 - 1 / s) * (2 * row - 1), 0, 0, 1]);
+    }
+    matrices.set(m, 9 * i);
+    if (o.maxLighting > 0 && rand() < o.pLighting) brightness[i] = logit(uniform(0.5 * (1 - o.maxLighting), 0.5 * (1 + o.maxLighting)));
+    if (o.maxLighting > 0 && rand() < o.pLighting) {
+      contrast[i] = Math.exp(uniform(Math.log(1 - o.maxLighting), -Math.log(1 - o.maxLighting)));
+    }
+  }
+  return { n, matrices, brightness, contrast };
+}
+
+/** Returns the identity parameters (the validation transform: only the resize to size). */
+export function identityParams(n: number): AugParams {
+  return drawAugParams(n, () => 0.5, NO_AUG);
+}
+
+/**
+ * Returns the batch augmented and normalised: float32 [N, 3, size, size] from uint8 (or [0, 1]
+ * float) items [N, 3, H, W], with one affine_grid and one grid_sample (bilinear, reflection
+ * padding, corners aligned), then lighting in logit space and (x − mean) / std.
+ */
+export function augmentBatch(x: Tensor, p: AugParams, size: number, stats: Stats = IMAGENET_STATS): Tensor {
+  return tidy(() => {
+    const n = p.n;
+    const device = x.device === 'cpu' ? undefined : (x.device as 'cuda');
+    const f = x.dtype === 'uint8' ? x.float().div(255) : x;
+    const rows = new Float32Array(6 * n);
+    const den = new Float32Array(3 * n);
+    let projective = false;
+    for (let i = 0; i < n; i++) {
+      const m = p.matrices.subarray(9 * i, 9 * i + 9);
+      rows.set(m.subarray(0, 6), 6 * i);
+      den.set(m.subarray(6, 9), 3 * i);
+      if (m[6] !== 0 || m[7] !== 0 || m[8] !== 1) projective = true;
+    }
+    const theta = tensor(rows, { shape: [n, 2, 3], device });
+    let grid = F.affineGrid(theta, [n, 3, size, size], true);
+    if (projective) {
+      // The third row divides: z = g·u + h·v + k over the output grid (u along x, v along y).
+      const d = tensor(den, { shape: [n, 3, 1, 1], device });
+      const u = linspace(-1, 1, size, { device }).view(1, 1, size);
+      const v = linspace(-1, 1, size, { device }).view(1, size, 1);
+      const z = d.select(1, 0).mul(u).add(d.select(1, 1).mul(v)).add(d.select(1, 2));
+      grid = grid.div(z.unsqueeze(3));
+    }
+    let out = F.gridSample(f, grid, { mode: 'bilinear', paddingMode: 'reflection', alignCorners: true });
+    if (p.brightness.some((b) => b !== 0) || p.contrast.some((c) => c !== 1)) {
+      const b = tensor(Float32Array.from(p.brightness), { shape: [n, 1, 1, 1], device });
+      const c = tensor(Float32Array.from(p.contrast), { shape: [n, 1, 1, 1], device });
+      const eps = 1e-7;
+      const l = out.clamp(eps, 1 - eps);
+      out = l.div(l.neg().add(1)).log().add(b).mul(c).sigmoid();
+    }
+    const scale = tensor(Float32Array.from(stats.std, (s) => 1 / s), { shape: [1, 3, 1, 1], device });
+    const shift = tensor(Float32Array.from(stats.mean.map((m, i) => -m / stats.std[i])), { shape: [1, 3, 1, 1], device });
+    return out.mul(scale).add(shift);
+  });
+}

@@ -1,0 +1,67 @@
+// DataLoaders: a source (class folders or a CSV), presized once, as a training and a validation
+// loader with the class names and the list of skipped files — fastai's ImageDataLoaders.
+import { folderDataset, csvDataset, assertTrainable, type Dataset, type FolderOptions, type CsvOptions, type Item } from './sources.js';
+import { presize, type PresizeOptions, type PresizedSet } from './presize.js';
+import { ImageLoader, type LoaderOptions } from './loader.js';
+import { summarize, type DatasetSummary } from './summary.js';
+import type { Skipped } from './errors.js';
+
+export interface DataLoadersOptions extends Omit<FolderOptions, 'validPct'>, PresizeOptions,
+  Omit<LoaderOptions, 'train' | 'shuffle' | 'dropLast'> {
+  validPct?: number;
+  /** Where progress and warnings go; null for silence. Default console.log. */
+  log?: ((line: string) => void) | null;
+}
+
+/** The training and validation loaders of one dataset, with its classes and skipped files. */
+export class DataLoaders {
+  constructor(
+    readonly train: ImageLoader,
+    readonly valid: ImageLoader,
+    readonly vocab: readonly string[],
+    /** Files left out of the run, each with its reason; loaders add files that fail later. */
+    readonly skipped: Skipped[],
+    readonly summary: DatasetSummary,
+    readonly test: ImageLoader | null = null,
+  ) {}
+
+  /** Class folders: `root/<class>/…` (split by validPct, stratified, seeded) or `root/{train,valid[,test]}/<class>/…`. */
+  static async fromFolder(root: string, o: DataLoadersOptions = {}): Promise<DataLoaders> {
+    return DataLoaders.fromDataset(await folderDataset(root, o), o);
+  }
+
+  /** A CSV of `path,label[,is_valid]`, paths relative to the CSV's folder (or `root`). */
+  static async fromCsv(csvPath: string, o: DataLoadersOptions & Pick<CsvOptions, 'root'> = {}): Promise<DataLoaders> {
+    return DataLoaders.fromDataset(await csvDataset(csvPath, o), o);
+  }
+
+  /**
+   * Presizes every image once and returns the loaders; throws a DataError when the files left
+   * after skipping leave a class with no training image, or fewer than two classes.
+   */
+  static async fromDataset(ds: Dataset, o: DataLoadersOptions = {}): Promise<DataLoaders> {
+    const log = o.log === undefined ? console.log : o.log;
+    const all = [...ds.train, ...ds.valid, ...ds.test];
+    const set = await presize(all, ds.vocab, o);
+    const skipped = [...ds.skipped, ...set.skipped];
+    const gone = new Set(set.skipped.map((s) => s.path));
+    const keep = (items: Item[]): Item[] => items.filter((it) => !gone.has(it.path));
+    const usable: Dataset = { ...ds, train: keep(ds.train), valid: keep(ds.valid), test: keep(ds.test), skipped };
+    assertTrainable(usable);
+    const part = (items: Item[]): PresizedSet => {
+      const paths = new Set(items.map((it) => it.path));
+      return { ...set, items: set.items.filter((it) => paths.has(it.path)) };
+    };
+    const common = { ...o, seed: o.seed ?? 0 };
+    const train = new ImageLoader(part(usable.train), ds.vocab, skipped, { ...common, train: true });
+    const valid = new ImageLoader(part(usable.valid), ds.vocab, skipped, { ...common, train: false });
+    const test = usable.test.length > 0 ? new ImageLoader(part(usable.test), ds.vocab, skipped, { ...common, train: false }) : null;
+    const summary = summarize(usable, skipped);
+    log?.(`Found ${all.length - set.skipped.length} images in ${ds.vocab.length} classes ` +
+      `(train ${usable.train.length}, valid ${usable.valid.length}${test ? `, test ${usable.test.length}` : ''})` +
+      `${set.cached ? '' : '; too large to keep in memory, decoded per batch'}`);
+    for (const w of summary.warnings) log?.(`warning: ${w}`);
+    for (const s of skipped) log?.(`skipped ${s.path}: ${s.reason} (${s.detail})`);
+    return new DataLoaders(train, valid, ds.vocab, skipped, summary, test);
+  }
+}

@@ -1,0 +1,155 @@
+// Decoding one image file with sharp (libvips) into 8-bit sRGB, channels first, resized once
+// (presizing); a file that cannot be used comes back as a Skipped with its reason, never a throw.
+import os from 'node:os';
+import { promises as fs } from 'node:fs';
+import sharp, { type Metadata } from 'sharp';
+import type { SkipReason, Skipped } from './errors.js';
+import { sniff, type Sniff } from './sniff.js';
+
+// libuv's pool runs sharp's decodes; its default of 4 threads would cap a many-core machine.
+// This only takes effect when set before the pool's first use, which is why it runs at import.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism()));
+
+// libvips' operation cache would keep user files open and serve stale pixels if a file changes.
+sharp.cache(false);
+
+/** Images with more pixels than this (from the header) are skipped unless the limit is raised. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+/** fastai's presizing item size: large enough that the batch crop to 224 has room to move. */
+export const DEFAULT_ITEM_SIZE = 460;
+
+/**
+ * How an image becomes an item: 'crop' keeps the aspect ratio with the shorter side at the item
+ * size (the loader crops the square, randomly when training); 'squish' stretches to the square;
+ * 'pad' fits inside the square and fills the rest by reflection.
+ */
+export type ResizeMethod = 'crop' | 'squish' | 'pad';
+
+/** 8-bit RGB pixels, channels first: data[c·H·W + y·W + x]. */
+export interface RawImage {
+  data: Uint8Array;
+  height: number;
+  width: number;
+}
+
+export interface DecodeOptions {
+  /** Resize to this item size (see ResizeMethod); full size when absent. */
+  size?: number;
+  method?: ResizeMethod;
+  maxPixels?: number;
+}
+
+export type DecodeResult = { ok: true; image: RawImage } | { ok: false; skipped: Skipped };
+export type ProbeResult = { ok: true; height: number; width: number } | { ok: false; skipped: Skipped };
+
+const skip = (path: string, reason: SkipReason, detail: string): { ok: false; skipped: Skipped } =>
+  ({ ok: false, skipped: { path, reason, detail } });
+
+// Why a file the decoder refused is unusable: its container says truncated or corrupt; the
+// decoder's own message is kept as the detail.
+async function reasonOf(path: string, e: unknown): Promise<{ ok: false; skipped: Skipped }> {
+  const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0].replace(/^Input (file|buffer) (has corrupt header|contains): /, '');
+  if (/pixel limit/i.test(msg)) return skip(path, 'too large', msg);
+  let found: Sniff;
+  try {
+    found = await sniff(path);
+  } catch (err) {
+    return skip(path, 'unreadable', (err as Error).message);
+  }
+  if (found.format === null) return skip(path, 'not an image', `not a JPEG, PNG, WebP, GIF, TIFF or AVIF file (${msg})`);
+  if (found.truncated) return skip(path, 'truncated', `the ${found.format.toUpperCase()} data ends early (${msg})`);
+  return skip(path, 'corrupt', `${found.format.toUpperCase()} file the decoder cannot read (${msg})`);
+}
+
+/** Returns the image's upright size from its header alone, or why it cannot be used. */
+export async function probeImage(path: string, o: { maxPixels?: number } = {}): Promise<ProbeResult> {
+  const maxPixels = o.maxPixels ?? DEFAULT_MAX_PIXELS;
+  try {
+    const st = await fs.stat(path);
+    if (!st.isFile()) return skip(path, 'unreadable', 'not a regular file');
+    if (st.size === 0) return skip(path, 'empty', 'the file has 0 bytes');
+    await fs.access(path, fs.constants.R_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return skip(path, code === 'ENOENT' ? 'missing' : 'unreadable', (e as Error).message);
+  }
+  let meta: Metadata;
+  try {
+    meta = await sharp(path, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    return reasonOf(path, e);
+  }
+  const { width, height } = meta;
+  if (!width || !height) return skip(path, 'corrupt', 'the header gives no image size');
+  if (width * height > maxPixels) {
+    const mp = (n: number): string => `${(n / 1e6).toFixed(1)} MP`;
+    return skip(path, 'too large', `${width}×${height} = ${mp(width * height)}, over the ${mp(maxPixels)} limit (raise maxPixels to read it)`);
+  }
+  const turned = (meta.orientation ?? 1) >= 5; // EXIF orientations 5–8 swap width and height
+  return { ok: true, height: turned ? width : height, width: turned ? height : width };
+}
+
+/**
+ * Returns the image as 8-bit sRGB channels-first pixels: EXIF orientation applied, alpha
+ * composited on white, greyscale/CMYK/16-bit converted, the first frame of an animation,
+ * resized to `size` by `method` when given; or the reason the file is skipped. Only reads the file.
+ */
+export async function decodeImage(path: string, o: DecodeOptions = {}): Promise<DecodeResult> {
+  const probe = await probeImage(path, o);
+  if (!probe.ok) return probe;
+  const { size, method = 'crop' } = o;
+  try {
+    // failOn 'error': a file the decoder cannot finish is skipped; damaged pixel data inside an
+    // intact structure decodes with the damage, as PIL does, rather than losing the image.
+    let img = sharp(path, { limitInputPixels: false, failOn: 'error', page: 0 })
+      .rotate()
+      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .toColourspace('srgb');
+    if (size !== undefined) {
+      const fit = method === 'crop' ? 'outside' : method === 'squish' ? 'fill' : 'inside';
+      img = img.resize({ width: size, height: size, fit });
+    }
+    const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const image = toChw(data, info.height, info.width, info.channels);
+    return { ok: true, image: size !== undefined && method === 'pad' ? reflectPad(image, size) : image };
+  } catch (e) {
+    return reasonOf(path, e);
+  }
+}
+
+/** Returns interleaved pixels (1 to 4 channels) as RGB channels first; grey repeats, alpha drops. */
+export function toChw(hwc: Uint8Array, height: number, width: number, channels: number): RawImage {
+  const plane = height * width;
+  const data = new Uint8Array(3 * plane);
+  for (let c = 0; c < 3; c++) {
+    const src = channels >= 3 ? c : 0;
+    const out = c * plane;
+    for (let i = 0, j = src; i < plane; i++, j += channels) data[out + i] = hwc[j];
+  }
+  return { data, height, width };
+}
+
+// Mirror index into [0, n): fastai pads with reflection, not a colour.
+function reflect(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
+/** Returns the image centred in a size×size square, the border filled by reflection. */
+export function reflectPad(img: RawImage, size: number): RawImage {
+  if (img.height === size && img.width === size) return img;
+  const top = Math.floor((size - img.height) / 2);
+  const left = Math.floor((size - img.width) / 2);
+  const data = new Uint8Array(3 * size * size);
+  const cols = Int32Array.from({ length: size }, (_, x) => reflect(x - left, img.width));
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < size; y++) {
+      const row = c * img.height * img.width + reflect(y - top, img.height) * img.width;
+      const out = c * size * size + y * size;
+      for (let x = 0; x < size; x++) data[out + x] = img.data[row + cols[x]];
+    }
+  }
+  return { data, height: size, width: size };
+}

@@ -1,0 +1,22 @@
+// The data layer's public surface: sources, decoding, presizing, augmentation, loaders.
+export { DataError, type Skipped, type SkipReason } from './errors.js';
+export {
+  folderDataset, csvDataset, splitByValidPct, parseCsv, assertTrainable, countByClass,
+  IMAGE_EXTENSIONS, DEFAULT_VALID_PCT, DEFAULT_SEED,
+  type Dataset, type Item, type LabelRule, type SplitName, type FolderOptions, type CsvOptions,
+} from './sources.js';
+export { summarize, formatSummary, IMBALANCE_RATIO, MIN_TRAIN_IMAGES, type DatasetSummary } from './summary.js';
+export {
+  decodeImage, probeImage, DEFAULT_MAX_PIXELS, DEFAULT_ITEM_SIZE,
+  type RawImage, type ResizeMethod, type DecodeOptions, type DecodeResult,
+} from './decode.js';
+export { presize, type PresizeOptions, type PresizedItem, type PresizedSet } from './presize.js';
+export {
+  augmentBatch, drawAugParams, identityParams, AUG_DEFAULTS, NO_AUG, IMAGENET_STATS,
+  type AugOptions, type AugParams, type Stats,
+} from './augment.js';
+export { ImageLoader, DEFAULT_BS, DEFAULT_SIZE, type ImageBatch, type LoaderOptions, type LoaderTiming } from './loader.js';
+export { DataLoaders, type DataLoadersOptions } from './dataloaders.js';
+export { showBatch, type ShowBatchOptions } from './show.js';
+export { writeSyntheticFolder, patternPixels, type ImageFormat, type SyntheticFolderOptions } from './synthetic-files.js';
+export { syntheticImages, seededRandom, SYNTHETIC_CLASSES } from './synthetic.js';

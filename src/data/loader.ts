@@ -1,0 +1,161 @@
+// The loader: seeded shuffling, batches of presized items cropped to squares, augmented and
+// normalised on tensors; the next batches' files decode in sharp's thread pool while the
+// current batch trains.
+import { performance } from 'node:perf_hooks';
+import { tensor, type Tensor, type Device } from '../torch/index.js';
+import { seededRandom } from './synthetic.js';
+import { augmentBatch, drawAugParams, identityParams, AUG_DEFAULTS, IMAGENET_STATS, type AugOptions, type Stats } from './augment.js';
+import { itemPixels, type PresizedItem, type PresizedSet } from './presize.js';
+import type { RawImage } from './decode.js';
+import type { Skipped } from './errors.js';
+
+/** fastai's default batch size. */
+export const DEFAULT_BS = 64;
+/** The final image size of the presizing recipe. */
+export const DEFAULT_SIZE = 224;
+
+/** Normalised images [B, 3, size, size] (float32) and class indices [B] (int64); the consumer disposes them. */
+export interface ImageBatch {
+  x: Tensor;
+  y: Tensor;
+}
+
+export interface LoaderOptions {
+  bs?: number;
+  /** Training: shuffled, last partial batch dropped, random crops and augmentation. */
+  train?: boolean;
+  shuffle?: boolean;
+  dropLast?: boolean;
+  /** Final size of the square images. */
+  size?: number;
+  /** Augmentation for training (fastai's aug_transforms by default); false for none. */
+  aug?: Partial<AugOptions> | false;
+  stats?: Stats;
+  device?: Device;
+  /** Batches whose files are decoding ahead (when items are not kept in memory). Default 2. */
+  prefetch?: number;
+  seed?: number;
+}
+
+/** Time spent preparing batches while the consumer waited, for the last epoch. */
+export interface LoaderTiming {
+  batches: number;
+  waitMs: number;
+}
+
+// Seeds of successive epochs: far apart in mulberry32's sequence space.
+const epochSeed = (seed: number, epoch: number): number => (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
+
+/** Batches of one split; iterating it runs one epoch (the n-th iteration is epoch n). */
+export class ImageLoader implements AsyncIterable<ImageBatch> {
+  readonly bs: number;
+  readonly train: boolean;
+  readonly size: number;
+  readonly aug: AugOptions | null;
+  readonly timing: LoaderTiming = { batches: 0, waitMs: 0 };
+  #epoch = 0;
+  #bad = new Set<number>();
+
+  /** `skipped` is shared with the DataLoaders: files that fail when decoded again are added to it. */
+  constructor(readonly set: PresizedSet, readonly vocab: readonly string[], readonly skipped: Skipped[], readonly o: LoaderOptions = {}) {
+    this.bs = o.bs ?? DEFAULT_BS;
+    this.train = o.train ?? false;
+    this.size = o.size ?? DEFAULT_SIZE;
+    this.aug = !this.train || o.aug === false ? null : { ...AUG_DEFAULTS, ...(o.aug ?? {}) };
+  }
+
+  get items(): readonly PresizedItem[] { return this.set.items; }
+  get shuffle(): boolean { return this.o.shuffle ?? this.train; }
+  get dropLast(): boolean { return this.o.dropLast ?? this.train; }
+
+  /** Number of batches in an epoch. */
+  get length(): number {
+    const n = this.set.items.length - this.#bad.size;
+    return this.dropLast ? Math.floor(n / this.bs) : Math.ceil(n / this.bs);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ImageBatch> {
+    return this.epoch(this.#epoch++);
+  }
+
+  /** Returns the batches of epoch `e` (0-based) without moving the loader's own epoch count. */
+  async *epoch(e: number): AsyncGenerator<ImageBatch> {
+    const rand = seededRandom(epochSeed(this.o.seed ?? 0, e));
+    const order = this.set.items.map((_, i) => i).filter((i) => !this.#bad.has(i));
+    if (this.shuffle) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+    }
+    const batches: number[][] = [];
+    for (let s = 0; s < order.length; s += this.bs) {
+      if (this.dropLast && s + this.bs > order.length) break;
+      batches.push(order.slice(s, s + this.bs));
+    }
+    const ahead = Math.max(1, this.o.prefetch ?? 2);
+    const fetch = (k: number): Promise<(RawImage | Skipped)[]> =>
+      Promise.all(batches[k].map((i) => itemPixels(this.set.items[i], this.set)));
+    const pending = batches.slice(0, ahead).map((_, k) => fetch(k));
+    this.timing.batches = 0;
+    this.timing.waitMs = 0;
+    for (let k = 0; k < batches.length; k++) {
+      const start = performance.now();
+      const pixels = await (pending.shift() as Promise<(RawImage | Skipped)[]>);
+      if (k + ahead < batches.length) pending.push(fetch(k + ahead));
+      const batch = this.#collate(batches[k], pixels, rand);
+      this.timing.waitMs += performance.now() - start;
+      this.timing.batches++;
+      if (batch) yield batch;
+    }
+  }
+
+  // Crops each item to the item-size square (random when training, centre otherwise), stacks
+  // them as uint8, and augments the whole batch in one resample.
+  #collate(indices: number[], pixels: (RawImage | Skipped)[], rand: () => number): ImageBatch | null {
+    const s = this.set.itemSize;
+    const plane = s * s;
+    const good: number[] = [];
+    const images: RawImage[] = [];
+    pixels.forEach((p, j) => {
+      if ('data' in p) {
+        good.push(indices[j]);
+        images.push(p);
+      } else {
+        this.#bad.add(indices[j]);
+        this.skipped.push(p);
+      }
+    });
+    if (images.length === 0) return null;
+    const n = images.length;
+    const buf = new Uint8Array(n * 3 * plane);
+    images.forEach((img, b) => {
+      const dy = Math.max(0, img.height - s);
+      const dx = Math.max(0, img.width - s);
+      const oy = this.train ? Math.floor(rand() * (dy + 1)) : dy >> 1;
+      const ox = this.train ? Math.floor(rand() * (dx + 1)) : dx >> 1;
+      const h = Math.min(s, img.height);
+      const w = Math.min(s, img.width);
+      for (let c = 0; c < 3; c++) {
+        const src = c * img.height * img.width;
+        const dst = (b * 3 + c) * plane;
+        for (let y = 0; y < h; y++) {
+          const from = src + (y + oy) * img.width + ox;
+          buf.set(img.data.subarray(from, from + w), dst + y * s);
+        }
+      }
+    });
+    const params = this.aug ? drawAugParams(n, rand, this.aug) : identityParams(n);
+    const device = this.o.device;
+    const u8 = tensor(buf, { shape: [n, 3, s, s] });
+    let onDevice = u8;
+    if (device !== undefined && device !== 'cpu') {
+      onDevice = u8.to(device);
+      u8.dispose();
+    }
+    const x = augmentBatch(onDevice, params, this.size, this.o.stats ?? IMAGENET_STATS);
+    onDevice.dispose();
+    const y = tensor(BigInt64Array.from(good, (i) => BigInt(this.set.items[i].label)), { shape: [n], device });
+    return { x, y };
+  }
+}

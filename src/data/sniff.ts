@@ -1,0 +1,81 @@
+// Telling a truncated image from a corrupt one by its container, since decoders word both alike:
+// a file is truncated when it ends before the structure its own header declares.
+import { promises as fs } from 'node:fs';
+
+export type Container = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif';
+
+export interface Sniff {
+  /** The container the magic bytes name, or null for none we read. */
+  format: Container | null;
+  /** Whether the file ends before its structure does. */
+  truncated: boolean;
+}
+
+const ascii = (b: Buffer, start: number, end: number): string => b.toString('latin1', start, end);
+
+function magic(head: Buffer): Container | null {
+  if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (head.readUInt32BE(0) === 0x89504e47) return 'png';
+  if (ascii(head, 0, 4) === 'GIF8') return 'gif';
+  if (ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 12) === 'WEBP') return 'webp';
+  if (ascii(head, 0, 4) === 'II*\0' || ascii(head, 0, 4) === 'MM\0*') return 'tiff';
+  if (ascii(head, 4, 8) === 'ftyp') return 'heif';
+  return null;
+}
+
+async function readAt(fh: fs.FileHandle, pos: number, n: number): Promise<Buffer> {
+  const buf = Buffer.alloc(n);
+  const { bytesRead } = await fh.read(buf, 0, n, pos);
+  return buf.subarray(0, bytesRead);
+}
+
+// ISO-BMFF (AVIF, HEIF): the top-level boxes' sizes must fit in the file.
+async function boxesOverrun(fh: fs.FileHandle, size: number): Promise<boolean> {
+  let pos = 0;
+  for (let i = 0; i < 64 && pos < size; i++) {
+    const h = await readAt(fh, pos, 16);
+    if (h.length < 8) return true;
+    let len = h.readUInt32BE(0);
+    if (len === 1) {
+      if (h.length < 16) return true;
+      len = Number(h.readBigUInt64BE(8));
+    } else if (len === 0) {
+      return false; // the last box runs to the end of the file by definition
+    }
+    if (len < 8) return false;
+    pos += len;
+  }
+  return pos > size;
+}
+
+/** Returns the file's container and whether it is cut short; unknown containers are never called truncated. */
+export async function sniff(path: string): Promise<Sniff> {
+  const fh = await fs.open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const head = Buffer.alloc(16);
+    head.set(await readAt(fh, 0, 16));
+    const format = magic(head);
+    const tail = await readAt(fh, Math.max(0, size - 32), 32);
+    let end = tail.length;
+    while (end > 0 && tail[end - 1] === 0) end--; // some writers pad with zeros
+    const trimmed = tail.subarray(0, end);
+    let truncated = false;
+    switch (format) {
+      case 'jpeg': truncated = !(trimmed[trimmed.length - 2] === 0xff && trimmed[trimmed.length - 1] === 0xd9); break;
+      case 'png': truncated = !tail.includes('IEND', 0, 'latin1'); break;
+      case 'gif': truncated = trimmed[trimmed.length - 1] !== 0x3b; break;
+      case 'webp': truncated = head.readUInt32LE(4) + 8 > size; break;
+      case 'tiff': {
+        const ifd = ascii(head, 0, 2) === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
+        truncated = ifd >= size;
+        break;
+      }
+      case 'heif': truncated = await boxesOverrun(fh, size); break;
+      default: break;
+    }
+    return { format, truncated };
+  } finally {
+    await fh.close();
+  }
+}

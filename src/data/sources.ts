@@ -1,0 +1,301 @@
+// Where the images and their labels come from: class folders (pre-split or not) or a CSV, and the
+// seeded, stratified train/valid split.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { seededRandom } from './synthetic.js';
+import { DataError, type Skipped } from './errors.js';
+
+/** File extensions read as images (lower case); everything else in a folder is ignored. */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif',
+]);
+
+/** fastai's default share of the images held out for validation. */
+export const DEFAULT_VALID_PCT = 0.2;
+/** The split seed when none is given: runs repeat by default (fastai's are random unless seeded). */
+export const DEFAULT_SEED = 42;
+/** Folder names that mark a set already split. */
+export const SPLIT_FOLDERS = { train: ['train'], valid: ['valid', 'val'], test: ['test'] } as const;
+
+/**
+ * Which folder names the class: 'top' (the first folder under the root, so files nested deeper
+ * count for it, as Keras does) or 'parent' (the file's own folder, fastai's parent_label).
+ */
+export type LabelRule = 'top' | 'parent';
+
+/** One image and its class name. */
+export interface Item {
+  path: string;
+  label: string;
+}
+
+export type SplitName = 'train' | 'valid' | 'test';
+
+/** Labelled images split for training; `vocab` is the sorted class names. */
+export interface Dataset {
+  root: string;
+  vocab: string[];
+  train: Item[];
+  valid: Item[];
+  test: Item[];
+  /** Where each class came from (its folder, or the CSV), for error messages. */
+  origin: Record<string, string>;
+  /** Files left out already (a CSV row naming a missing file…). */
+  skipped: Skipped[];
+  /** Hidden files, non-image files and files outside any class folder that were passed over. */
+  ignored: number;
+}
+
+export interface FolderOptions {
+  /** Share of each class held out when the folder is not already split. Default 0.2. */
+  validPct?: number;
+  seed?: number;
+  labelFrom?: LabelRule;
+}
+
+const isHidden = (name: string): boolean => name.startsWith('.') || name === '__MACOSX' || name === 'Thumbs.db';
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await fs.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function requireFolder(root: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(root);
+  } catch {
+    throw new DataError('folder not found', root, 'Check the path: it should hold one folder per class (root/<class>/<image>.jpg)');
+  }
+  if (!st.isDirectory()) {
+    throw new DataError('not a folder', root, 'Give the folder that holds one folder per class, or use a CSV source for a list of files');
+  }
+}
+
+// Image files under dir (recursively, following links once), as paths; counts what it passes over.
+async function walk(dir: string, out: string[], seen: Set<string>, counts: { ignored: number }): Promise<void> {
+  const real = await fs.realpath(dir);
+  if (seen.has(real)) return;
+  seen.add(real);
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (isHidden(e.name)) {
+      counts.ignored++;
+    } else if (e.isDirectory() || (e.isSymbolicLink() && await isDir(p))) {
+      await walk(p, out, seen, counts);
+    } else if (IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) {
+      out.push(p);
+    } else {
+      counts.ignored++;
+    }
+  }
+}
+
+// Labelled items under one split folder (or the root of an unsplit set).
+async function classFolders(base: string, rule: LabelRule, counts: { ignored: number }, origin: Record<string, string>): Promise<Item[]> {
+  const files: string[] = [];
+  await walk(base, files, new Set(), counts);
+  const items: Item[] = [];
+  for (const file of files) {
+    const rel = path.relative(base, file).split(path.sep);
+    if (rel.length < 2) {
+      counts.ignored++; // a file beside the class folders has no class
+      continue;
+    }
+    const label = rule === 'top' ? rel[0] : rel[rel.length - 2];
+    origin[label] ??= rule === 'top' ? path.join(base, rel[0]) : path.dirname(file);
+    items.push({ path: file, label });
+  }
+  // A class folder with no image in it is a class with nothing to learn from.
+  if (rule === 'top') {
+    for (const e of await fs.readdir(base, { withFileTypes: true })) {
+      if (!isHidden(e.name) && (e.isDirectory() || await isDir(path.join(base, e.name)))) origin[e.name] ??= path.join(base, e.name);
+    }
+  }
+  return items;
+}
+
+/** Returns the items of a class-folder set: `root/<class>/…`, or `root/{train,valid[,test]}/<class>/…`. */
+export async function folderDataset(root: string, o: FolderOptions = {}): Promise<Dataset> {
+  const abs = path.resolve(root);
+  await requireFolder(abs);
+  const rule = o.labelFrom ?? 'top';
+  const counts = { ignored: 0 };
+  const origin: Record<string, string> = {};
+  const find = async (names: readonly string[]): Promise<string | null> => {
+    for (const n of names) if (await isDir(path.join(abs, n))) return path.join(abs, n);
+    return null;
+  };
+  const [trainDir, validDir, testDir] = [await find(SPLIT_FOLDERS.train), await find(SPLIT_FOLDERS.valid), await find(SPLIT_FOLDERS.test)];
+  let ds: Dataset;
+  if (trainDir && validDir) {
+    const train = await classFolders(trainDir, rule, counts, origin);
+    const valid = await classFolders(validDir, rule, counts, {});
+    const test = testDir ? await classFolders(testDir, rule, counts, {}) : [];
+    ds = { root: abs, vocab: vocabOf(Object.keys(origin), train, valid), train, valid, test, origin, skipped: [], ignored: counts.ignored };
+  } else {
+    const items = await classFolders(abs, rule, counts, origin);
+    const { train, valid } = splitByValidPct(items, o.validPct ?? DEFAULT_VALID_PCT, o.seed ?? DEFAULT_SEED);
+    ds = { root: abs, vocab: vocabOf(Object.keys(origin), items), train, valid, test: [], origin, skipped: [], ignored: counts.ignored };
+  }
+  assertTrainable(ds);
+  return ds;
+}
+
+function vocabOf(names: string[], ...lists: Item[][]): string[] {
+  const all = new Set(names);
+  for (const list of lists) for (const it of list) all.add(it.label);
+  return [...all].sort();
+}
+
+/**
+ * Returns the items split per class: round(n·validPct) of each class to valid (at least one
+ * when the class has two or more and validPct > 0, never all of it), chosen by a seeded shuffle
+ * of the class's items in path order, so the split depends only on the files, not on how they
+ * were listed.
+ */
+export function splitByValidPct(items: Item[], validPct: number, seed: number): { train: Item[]; valid: Item[] } {
+  if (!(validPct >= 0 && validPct < 1)) throw new RangeError(`validPct must be in [0, 1), got ${validPct}`);
+  const byClass = new Map<string, Item[]>();
+  for (const it of [...items].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const list = byClass.get(it.label) ?? [];
+    list.push(it);
+    byClass.set(it.label, list);
+  }
+  const rand = seededRandom(seed);
+  const train: Item[] = [];
+  const valid: Item[] = [];
+  for (const label of [...byClass.keys()].sort()) {
+    const list = byClass.get(label) as Item[];
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [list[i], list[j]] = [list[j], list[i]];
+    }
+    const n = list.length;
+    const nValid = validPct === 0 || n < 2 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * validPct)));
+    valid.push(...list.slice(0, nValid));
+    train.push(...list.slice(nValid));
+  }
+  return { train, valid };
+}
+
+export interface CsvOptions {
+  /** The folder paths in the CSV are relative to; default the CSV's folder. */
+  root?: string;
+  /** Used when the CSV has no is_valid column. */
+  validPct?: number;
+  seed?: number;
+}
+
+/** Returns the rows of a CSV text (RFC 4180 quoting), blank lines dropped. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(cell); cell = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(cell);
+      if (row.some((x) => x.trim() !== '')) rows.push(row);
+      row = [];
+      cell = '';
+    } else cell += c;
+  }
+  row.push(cell);
+  if (row.some((x) => x.trim() !== '')) rows.push(row);
+  return rows;
+}
+
+const PATH_COLS = ['path', 'file', 'filename', 'fname', 'image', 'name'];
+const LABEL_COLS = ['label', 'class', 'category', 'target'];
+const VALID_COLS = ['is_valid', 'valid', 'is_validation'];
+
+/** Returns the items a CSV of `path,label[,is_valid]` lists (a header row is optional). */
+export async function csvDataset(csvPath: string, o: CsvOptions = {}): Promise<Dataset> {
+  const abs = path.resolve(csvPath);
+  let text: string;
+  try {
+    text = await fs.readFile(abs, 'utf8');
+  } catch {
+    throw new DataError('CSV file not found', abs, 'Give a CSV with one row per image: path,label[,is_valid]');
+  }
+  const rows = parseCsv(text.replace(/^\uFEFF/, ''));
+  const head = rows[0]?.map((x) => x.trim().toLowerCase()) ?? [];
+  const hasHeader = head.length > 0 && PATH_COLS.includes(head[0]);
+  const col = (names: string[], fallback: number): number => {
+    const i = hasHeader ? head.findIndex((h) => names.includes(h)) : -1;
+    return i >= 0 ? i : hasHeader && names === VALID_COLS ? -1 : fallback;
+  };
+  const [pc, lc, vc] = [col(PATH_COLS, 0), col(LABEL_COLS, 1), col(VALID_COLS, 2)];
+  const base = path.resolve(o.root ?? path.dirname(abs));
+  const items: Item[] = [];
+  const isValid: boolean[] = [];
+  const skipped: Skipped[] = [];
+  let withValid = vc >= 0;
+  for (const r of rows.slice(hasHeader ? 1 : 0)) {
+    const file = path.resolve(base, (r[pc] ?? '').trim());
+    const label = (r[lc] ?? '').trim();
+    if (label === '') {
+      skipped.push({ path: file, reason: 'missing', detail: `row has no label in ${abs}` });
+      continue;
+    }
+    try {
+      await fs.access(file);
+    } catch {
+      skipped.push({ path: file, reason: 'missing', detail: `listed in ${abs} but not found` });
+      continue;
+    }
+    items.push({ path: file, label });
+    const v = (r[vc] ?? '').trim().toLowerCase();
+    if (vc >= 0 && v === '') withValid = false;
+    isValid.push(['1', 'true', 'yes', 't', 'y'].includes(v));
+  }
+  const origin: Record<string, string> = {};
+  for (const it of items) origin[it.label] ??= abs;
+  let train: Item[];
+  let valid: Item[];
+  if (withValid) {
+    train = items.filter((_, i) => !isValid[i]);
+    valid = items.filter((_, i) => isValid[i]);
+  } else {
+    ({ train, valid } = splitByValidPct(items, o.validPct ?? DEFAULT_VALID_PCT, o.seed ?? DEFAULT_SEED));
+  }
+  const ds: Dataset = { root: base, vocab: vocabOf([], items), train, valid, test: [], origin, skipped, ignored: 0 };
+  assertTrainable(ds, abs);
+  return ds;
+}
+
+/** Throws a DataError unless the training split has images of at least two classes, and of every class. */
+export function assertTrainable(ds: Dataset, where = ds.root): void {
+  if (ds.train.length === 0) {
+    throw new DataError('no usable image found', where,
+      'Put the images in one folder per class (root/<class>/<image>.jpg); readable formats: ' + [...IMAGE_EXTENSIONS].join(' '));
+  }
+  const counts = countByClass(ds.train);
+  for (const c of ds.vocab) {
+    if (!counts[c]) {
+      throw new DataError(`class '${c}' has no usable training image`, ds.origin[c] ?? where,
+        'Add images of it (see the skipped files, if any, for why some were left out), or remove the class');
+    }
+  }
+  if (ds.vocab.length < 2) {
+    throw new DataError(`only one class found ('${ds.vocab[0]}')`, where,
+      'A classifier needs two or more classes: give each class its own folder under the root');
+  }
+}
+
+export function countByClass(items: Item[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const it of items) counts[it.label] = (counts[it.label] ?? 0) + 1;
+  return counts;
+}

@@ -1,0 +1,56 @@
+// The table a user reads before training: images per split and class, with warnings about
+// imbalance and classes too small to learn.
+import { countByClass, type Dataset, type SplitName } from './sources.js';
+import type { Skipped } from './errors.js';
+
+/** A class with more than this many times the training images of another is called imbalanced. */
+export const IMBALANCE_RATIO = 5;
+/** Fewer training images than this in a class, and it is called too small to learn. */
+export const MIN_TRAIN_IMAGES = 10;
+
+export interface DatasetSummary {
+  vocab: string[];
+  /** counts[split][class]: images per split and class. */
+  counts: Record<SplitName, Record<string, number>>;
+  warnings: string[];
+  skipped: Skipped[];
+  ignored: number;
+}
+
+/** Returns per-split, per-class counts and the warnings they call for. */
+export function summarize(ds: Dataset, skipped: Skipped[] = ds.skipped): DatasetSummary {
+  const counts = { train: countByClass(ds.train), valid: countByClass(ds.valid), test: countByClass(ds.test) };
+  const warnings: string[] = [];
+  const train = ds.vocab.map((c) => [c, counts.train[c] ?? 0] as const).sort((a, b) => b[1] - a[1]);
+  const [big, small] = [train[0], train[train.length - 1]];
+  if (big && small && small[1] > 0 && big[1] / small[1] > IMBALANCE_RATIO) {
+    warnings.push(`classes are imbalanced: '${big[0]}' has ${big[1]} training images, '${small[0]}' ${small[1]} ` +
+      `(${(big[1] / small[1]).toFixed(1)}×); add images of the small classes, or expect them to be predicted less often`);
+  }
+  for (const [c, n] of train) {
+    if (n > 0 && n < MIN_TRAIN_IMAGES) {
+      warnings.push(`class '${c}' has only ${n} training image${n === 1 ? '' : 's'}; a class needs about ${MIN_TRAIN_IMAGES} or more to be learned`);
+    }
+  }
+  if (ds.valid.length === 0) {
+    warnings.push('no validation images: losses and error rate on held-out images cannot be measured (use validPct > 0)');
+  } else {
+    const missing = ds.vocab.filter((c) => !counts.valid[c]);
+    if (missing.length > 0) warnings.push(`no validation image for ${missing.map((c) => `'${c}'`).join(', ')}: its error cannot be measured`);
+  }
+  if (skipped.length > 0) warnings.push(`${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped (listed with reasons)`);
+  return { vocab: ds.vocab, counts, warnings, skipped, ignored: ds.ignored };
+}
+
+/** Returns the summary as a table with one row per class, then the warnings and skipped files. */
+export function formatSummary(s: DatasetSummary): string {
+  const splits = (['train', 'valid', 'test'] as const).filter((k) => Object.keys(s.counts[k]).length > 0 || k !== 'test');
+  const width = Math.max(5, ...s.vocab.map((c) => c.length));
+  const lines = [['class'.padEnd(width), ...splits.map((k) => k.padStart(6))].join('  ')];
+  for (const c of s.vocab) lines.push([c.padEnd(width), ...splits.map((k) => String(s.counts[k][c] ?? 0).padStart(6))].join('  '));
+  const total = (k: SplitName): number => Object.values(s.counts[k]).reduce((a, b) => a + b, 0);
+  lines.push(['total'.padEnd(width), ...splits.map((k) => String(total(k)).padStart(6))].join('  '));
+  for (const w of s.warnings) lines.push(`warning: ${w}`);
+  for (const k of s.skipped) lines.push(`skipped: ${k.path} (${k.reason}: ${k.detail})`);
+  return lines.join('\n');
+}
