@@ -131,18 +131,15 @@ export class ReduceLROnPlateau extends Tracker {
 }
 
 /**
- * Returns the first epoch from which valid loss rose for `patience` epochs in a row while train
- * loss kept falling — where over-training set in — or null.
+ * Returns the epoch where over-training set in — the one after the best valid loss, when valid
+ * loss rose there while train loss kept falling and never came back below the best — or null.
  */
-export function overTrainingEpoch(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[], patience = 1): number | null {
-  for (let i = 1; i + patience - 1 < rows.length; i++) {
-    let rising = true;
-    for (let j = i; j < i + patience; j++) {
-      if (!(rows[j].valid_loss > rows[j - 1].valid_loss && rows[j].train_loss < rows[j - 1].train_loss)) rising = false;
-    }
-    if (rising) return rows[i].epoch;
-  }
-  return null;
+export function overTrainingEpoch(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[]): number | null {
+  if (rows.length < 2) return null;
+  const best = rows.reduce((b, r, i) => (r.valid_loss < rows[b].valid_loss ? i : b), 0);
+  const next = rows[best + 1];
+  if (!next) return null;
+  return next.valid_loss > rows[best].valid_loss && next.train_loss < rows[best].train_loss ? next.epoch : null;
 }
 
 /** A sentence on over-training for the end of a run. */

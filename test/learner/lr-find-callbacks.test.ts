@@ -114,5 +114,9 @@ test('the over-training detector names the epoch where valid loss turned up as t
   assert.equal(overTrainingEpoch(rows), 3);
   assert.match(overTrainingSummary(rows), /Over-training from epoch 3.*best valid loss was 0\.750000 at epoch 2/);
   assert.equal(overTrainingEpoch(rows.slice(0, 3)), null);
+  // A bump that recovers to a new best is not over-training.
+  assert.equal(overTrainingEpoch([row(0, 1.2, 1.0), row(1, 0.9, 1.3), row(2, 0.7, 0.6)]), null);
+  // Valid loss rising while train loss also rises is not over-training either.
+  assert.equal(overTrainingEpoch([row(0, 1.2, 1.0), row(1, 1.3, 1.1)]), null);
   assert.match(overTrainingSummary(rows.slice(0, 3)), /No sign of over-training/);
 });
