@@ -2,7 +2,9 @@
 // crop, flip, rotation, zoom, perspective warp) becomes one projective matrix per image, so a
 // batch takes one affine_grid and one grid_sample; lighting is one op in logit space; then
 // normalisation. Parameters come from a seeded JavaScript generator, so a seed repeats a batch.
-import { F, tensor, linspace, tidy, type Tensor } from '../torch/index.js';
+import { F, Tensor, tensor, linspace, tidy } from '../torch/index.js';
+import { callOp, callInPlace } from '../torch/dispatch.js';
+import type { Handle } from '../torch/native.js';
 
 export interface Stats {
   mean: readonly [number, number, number];
@@ -140,16 +142,21 @@ export function identityParams(n: number): AugParams {
   return drawAugParams(n, () => 0.5, NO_AUG);
 }
 
+// In-place ops the Tensor class does not expose (generic dispatch): the lighting chain runs on
+// the sampled batch without allocating a new [N, 3, size, size] tensor at every step.
+const inPlace = (op: string, x: Tensor, ...args: unknown[]): void => callInPlace(op, [x.handle, ...args]);
+
 /**
- * Returns the batch augmented and normalised: float32 [N, 3, size, size] from uint8 (or [0, 1]
- * float) items [N, 3, H, W], with one affine_grid and one grid_sample (bilinear, reflection
- * padding, corners aligned), then lighting in logit space and (x − mean) / std.
+ * Returns the batch augmented and normalised: float32 [N, 3, size, size] from uint8 items
+ * [N, 3, H, W], with one affine_grid and one grid_sample (bilinear, reflection padding, corners
+ * aligned), then lighting in logit space and (x / 255 − mean) / std.
  */
 export function augmentBatch(x: Tensor, p: AugParams, size: number, stats: Stats = IMAGENET_STATS): Tensor {
   return tidy(() => {
     const n = p.n;
     const device = x.device === 'cpu' ? undefined : (x.device as 'cuda');
-    const f = x.dtype === 'uint8' ? x.float().div(255) : x;
+    // Sampling is linear, so the 1/255 scaling waits for the smaller, sampled batch.
+    const f = x.dtype === 'uint8' ? x.float() : x.mul(255);
     const rows = new Float32Array(6 * n);
     const den = new Float32Array(3 * n);
     let projective = false;
@@ -169,16 +176,23 @@ export function augmentBatch(x: Tensor, p: AugParams, size: number, stats: Stats
       const z = d.select(1, 0).mul(u).add(d.select(1, 1).mul(v)).add(d.select(1, 2));
       grid = grid.div(z.unsqueeze(3));
     }
-    let out = F.gridSample(f, grid, { mode: 'bilinear', paddingMode: 'reflection', alignCorners: true });
-    if (p.brightness.some((b) => b !== 0) || p.contrast.some((c) => c !== 1)) {
-      const b = tensor(Float32Array.from(p.brightness), { shape: [n, 1, 1, 1], device });
-      const c = tensor(Float32Array.from(p.contrast), { shape: [n, 1, 1, 1], device });
-      const eps = 1e-7;
-      const l = out.clamp(eps, 1 - eps);
-      out = l.div(l.neg().add(1)).log().add(b).mul(c).sigmoid();
+    const out = F.gridSample(f, grid, { mode: 'bilinear', paddingMode: 'reflection', alignCorners: true });
+    const chan = (v: number[]): Tensor => tensor(Float32Array.from(v), { shape: [1, 3, 1, 1], device });
+    const lighting = p.brightness.some((b) => b !== 0) || p.contrast.some((c) => c !== 1);
+    if (!lighting) {
+      out.mul_(chan(stats.std.map((s) => 1 / (255 * s)))).add_(chan(stats.mean.map((m, i) => -m / stats.std[i])));
+      return out;
     }
-    const scale = tensor(Float32Array.from(stats.std, (s) => 1 / s), { shape: [1, 3, 1, 1], device });
-    const shift = tensor(Float32Array.from(stats.mean.map((m, i) => -m / stats.std[i])), { shape: [1, 3, 1, 1], device });
-    return out.mul(scale).add(shift);
+    // sigmoid(c · (logit(x / 255) + b)), with logit(x / 255) = log(x / (255 − x)).
+    const eps = 1e-7 * 255;
+    out.clamp_(eps, 255 - eps);
+    const rest = new Tensor(callOp('aten::rsub.Scalar', [out.handle, 255, 1]) as Handle);
+    out.div_(rest);
+    inPlace('aten::log_', out);
+    out.add_(tensor(Float32Array.from(p.brightness), { shape: [n, 1, 1, 1], device }));
+    out.mul_(tensor(Float32Array.from(p.contrast), { shape: [n, 1, 1, 1], device }));
+    inPlace('aten::sigmoid_', out);
+    out.mul_(chan(stats.std.map((s) => 1 / s))).add_(chan(stats.mean.map((m, i) => -m / stats.std[i])));
+    return out;
   });
 }

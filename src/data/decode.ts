@@ -18,6 +18,9 @@ export const DEFAULT_MAX_PIXELS = 100_000_000;
 /** fastai's presizing item size: large enough that the batch crop to 224 has room to move. */
 export const DEFAULT_ITEM_SIZE = 460;
 
+/** Presizing interpolation: bilinear (antialiased when shrinking), as fastai's Resize uses. */
+export const RESIZE_KERNEL = 'linear';
+
 /**
  * How an image becomes an item: 'crop' keeps the aspect ratio with the shorter side at the item
  * size (the loader crops the square, randomly when training); 'squish' stretches to the square;
@@ -107,7 +110,7 @@ export async function decodeImage(path: string, o: DecodeOptions = {}): Promise<
       .toColourspace('srgb');
     if (size !== undefined) {
       const fit = method === 'crop' ? 'outside' : method === 'squish' ? 'fill' : 'inside';
-      img = img.resize({ width: size, height: size, fit });
+      img = img.resize({ width: size, height: size, fit, kernel: RESIZE_KERNEL });
     }
     const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     const image = toChw(data, info.height, info.width, info.channels);
@@ -121,10 +124,15 @@ export async function decodeImage(path: string, o: DecodeOptions = {}): Promise<
 export function toChw(hwc: Uint8Array, height: number, width: number, channels: number): RawImage {
   const plane = height * width;
   const data = new Uint8Array(3 * plane);
-  for (let c = 0; c < 3; c++) {
-    const src = channels >= 3 ? c : 0;
-    const out = c * plane;
-    for (let i = 0, j = src; i < plane; i++, j += channels) data[out + i] = hwc[j];
+  if (channels >= 3) {
+    // One pass over the source, three planes written together.
+    for (let i = 0, j = 0; i < plane; i++, j += channels) {
+      data[i] = hwc[j];
+      data[plane + i] = hwc[j + 1];
+      data[2 * plane + i] = hwc[j + 2];
+    }
+  } else {
+    for (let i = 0, j = 0; i < plane; i++, j += channels) data[i] = data[plane + i] = data[2 * plane + i] = hwc[j];
   }
   return { data, height, width };
 }

@@ -1,0 +1,81 @@
+// The data benchmark: on 2,000 generated JPEGs (four pattern classes, 300–600 px sides) it
+// measures decode+presize throughput (item size 460), batch augmentation throughput (the
+// training loader alone, 224 px), and the share of each training epoch of mobilenet_v2 (224 px,
+// batch 64, AdamW) spent waiting for the loader. The last line is `wait_share <share of the last epoch>`.
+// Environment: BENCH_IMAGES (2000), BENCH_EPOCHS (2), BENCH_MAX_BATCHES (whole epoch), BENCH_BS (64).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { F, cuda, getNumThreads, manualSeed, tidy, type Device } from '../src/torch/index.js';
+import { AdamW } from '../src/optim/index.js';
+import { zooEntry } from '../src/models/registry.js';
+import { DataLoaders } from '../src/data/dataloaders.js';
+import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
+
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+const nImages = env('BENCH_IMAGES', 2000);
+const epochs = env('BENCH_EPOCHS', 2);
+const maxBatches = env('BENCH_MAX_BATCHES', Infinity);
+const bs = env('BENCH_BS', 64);
+const device: Device = cuda.isAvailable() ? 'cuda' : 'cpu';
+const fmt = (x: number, d = 1): string => x.toFixed(d);
+
+const root = mkdtempSync(path.join(tmpdir(), 'vt-bench-data-'));
+try {
+  console.log(`bench:data  images ${nImages}  device ${device}  torch threads ${getNumThreads()}  batch ${bs}`);
+  let t = performance.now();
+  await writeSyntheticFolder(root, { perClass: Math.ceil(nImages / 4), numClasses: 4, minSide: 300, maxSide: 600, seed: 1 });
+  console.log(`generated ${nImages} JPEGs in ${fmt((performance.now() - t) / 1000)} s`);
+
+  t = performance.now();
+  const dls = await DataLoaders.fromFolder(root, { itemSize: 460, size: 224, bs, seed: 0, device, log: null });
+  const presizeS = (performance.now() - t) / 1000;
+  const total = dls.train.items.length + dls.valid.items.length;
+  console.log(`decode+presize      ${fmt(total / presizeS)} images/s  (${total} images in ${fmt(presizeS)} s, item 460 px, crop)`);
+
+  // The loader alone: crop, augmentation, normalisation, one epoch's worth of batches.
+  t = performance.now();
+  let seen = 0;
+  for await (const { x, y } of dls.train) {
+    seen += y.size(0);
+    x.dispose();
+    y.dispose();
+    if (seen / bs >= maxBatches) break;
+  }
+  const augS = (performance.now() - t) / 1000;
+  console.log(`batch augmentation  ${fmt(seen / augS)} images/s  (${seen} images in ${fmt(augS)} s, 460 → 224 px)`);
+
+  manualSeed(0);
+  const model = zooEntry('mobilenet_v2').build({ numClasses: dls.vocab.length });
+  if (device !== 'cpu') model.to({ device });
+  model.train();
+  const opt = new AdamW(model.parameters(), { lr: 1e-3 });
+  let share = 0;
+  for (let e = 0; e < epochs; e++) {
+    const start = performance.now();
+    let batches = 0;
+    let loss = 0;
+    for await (const { x, y } of dls.train) {
+      loss = tidy(() => {
+        const l = F.crossEntropy(model.forward(x), y);
+        opt.zeroGrad();
+        l.backward();
+        opt.step();
+        return l.item();
+      });
+      x.dispose();
+      y.dispose();
+      if (++batches >= maxBatches) break;
+    }
+    const epochMs = performance.now() - start;
+    share = dls.train.timing.waitMs / epochMs;
+    console.log(`epoch ${e}  ${batches} batches  ${fmt(epochMs / 1000)} s  ${fmt((batches * bs) / (epochMs / 1000))} images/s  ` +
+      `waiting for data ${fmt(dls.train.timing.waitMs / 1000, 2)} s (${fmt(100 * share)}%)  loss ${fmt(loss, 3)}`);
+  }
+  opt.dispose();
+  model.dispose();
+  console.log(`wait_share ${share.toFixed(4)}`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
