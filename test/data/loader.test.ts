@@ -119,3 +119,12 @@ test('showBatch writes a PNG grid with labels', async () => {
   assert.equal(meta.format, 'png');
   assert.equal(meta.width, 3 * (32 + 4));
 });
+
+test('a set too large for memory is decoded per batch ahead of use, with the same batches', async () => {
+  const root = await dataset();
+  const cached = await DataLoaders.fromFolder(root, { ...small, seed: 2 });
+  const streamed = await DataLoaders.fromFolder(root, { ...small, seed: 2, cacheBytes: 0 });
+  assert.ok(streamed.train.items.every((it) => it.data === null));
+  assert.deepEqual(await firstBatch(streamed.train), await firstBatch(cached.train));
+  assert.deepEqual(await firstBatch(streamed.valid), await firstBatch(cached.valid));
+});
