@@ -1,4 +1,4 @@
-// visiontune's public API: the engine, the zoo, weight files, the learner and interpretation.
+// visiontune's public API: the engine, the zoo, weight files, the data pipeline, the learner and interpretation.
 export * from './torch/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
@@ -16,4 +16,9 @@ export { EarlyStopping, KeepBest, ReduceLROnPlateau, overTrainingEpoch, overTrai
 export { accuracy, errorRate, topKAccuracy, type Metric } from './learner/metrics.js';
 export { loadModel, ExportedModel, ModelFileError, type ModelMeta } from './learner/export.js';
 export { Interpretation, type TopLoss, type ClassReport } from './interpret/interpret.js';
+export {
+  DataLoaders, ImageLoader, DataError, folderDataset, csvDataset, showBatch, decodeImage, AUG_DEFAULTS, IMAGENET_STATS,
+  type DataLoadersOptions, type Skipped, type AugOptions,
+} from './data/index.js';
+export { loadPretrained, resolveWeights, isCached, cacheDir, WeightsError } from './models/weights.js';
 export { VERSION } from './version.js';

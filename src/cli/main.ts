@@ -5,6 +5,7 @@ import { UsageError, report } from './errors.js';
 import { modelsCommand } from './models.js';
 import { predictCommand } from './predict.js';
 import { trainCommand, numberFlag, TRAIN_DEFAULTS } from './train.js';
+import { lrFindCommand, interpretCommand } from './inspect.js';
 import { progressBar } from '../io/download.js';
 import { VERSION } from '../version.js';
 
@@ -29,6 +30,11 @@ commands:
       --threads N       libtorch threads (default: every core)
       --out DIR         model.safetensors, history.csv (default visiontune-out)
       --json FILE       machine-readable results
+  lr-find <data> [--arch --weights --size --item-size --bs --valid-pct --seed --threads --out DIR]
+                      fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png
+  interpret <model> <data> [--valid-pct --seed --bs --item-size --threads --json FILE]
+                      an exported model on the data's validation split: confusion matrix, most confused,
+                      top losses, per-class precision/recall/F1 with advice
   predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--json]
                       the top classes of each image; <model> is a zoo architecture (ImageNet classes,
                       with its ImageNet weights or a weights file) or a model file visiontune exported
@@ -59,14 +65,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       }
       case 'train': {
         const { values, positionals } = parse(rest, {
-          arch: { type: 'string', default: TRAIN_DEFAULTS.arch }, weights: { type: 'string', default: TRAIN_DEFAULTS.weights },
+          ...DATA_OPTIONS, ...MODEL_OPTIONS,
           epochs: { type: 'string', default: String(TRAIN_DEFAULTS.epochs) },
           'freeze-epochs': { type: 'string', default: String(TRAIN_DEFAULTS.freezeEpochs) },
-          lr: { type: 'string', default: TRAIN_DEFAULTS.lr }, size: { type: 'string', default: String(TRAIN_DEFAULTS.size) },
-          'item-size': { type: 'string', default: String(TRAIN_DEFAULTS.itemSize) }, bs: { type: 'string', default: String(TRAIN_DEFAULTS.bs) },
-          'valid-pct': { type: 'string', default: String(TRAIN_DEFAULTS.validPct) }, seed: { type: 'string', default: String(TRAIN_DEFAULTS.seed) },
-          'early-stop': { type: 'string', default: String(TRAIN_DEFAULTS.earlyStop) },
-          precision: { type: 'string', default: TRAIN_DEFAULTS.precision }, threads: { type: 'string' },
+          lr: { type: 'string', default: TRAIN_DEFAULTS.lr }, 'early-stop': { type: 'string', default: String(TRAIN_DEFAULTS.earlyStop) },
+          precision: { type: 'string', default: TRAIN_DEFAULTS.precision },
           out: { type: 'string', default: TRAIN_DEFAULTS.out }, json: { type: 'string' },
         }, true);
         if (positionals.length !== 1) throw new UsageError('train: give one data folder (class folders inside)');
@@ -79,16 +82,32 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
             epochs: numberFlag('--epochs', v.epochs, { integer: true, min: 0 }),
             freezeEpochs: numberFlag('--freeze-epochs', v['freeze-epochs'], { integer: true, min: 0 }),
             size: numberFlag('--size', v.size, { integer: true, min: 16 }),
-            itemSize: numberFlag('--item-size', v['item-size'], { integer: true, min: 16 }),
-            bs: numberFlag('--bs', v.bs, { integer: true, min: 1 }),
-            validPct: numberFlag('--valid-pct', v['valid-pct'], { min: 0, max: 0.9 }),
-            seed: numberFlag('--seed', v.seed, { integer: true, min: 0 }),
             earlyStop: numberFlag('--early-stop', v['early-stop'], { integer: true, min: 0 }),
-            threads: v.threads === undefined ? undefined : numberFlag('--threads', v.threads, { integer: true, min: 1 }),
+            ...dataFlags(v),
           }, out, download.onProgress);
         } finally {
           download.end();
         }
+        return 0;
+      }
+      case 'lr-find': {
+        const { values, positionals } = parse(rest, { ...DATA_OPTIONS, ...MODEL_OPTIONS, out: { type: 'string', default: TRAIN_DEFAULTS.out } }, true);
+        if (positionals.length !== 1) throw new UsageError('lr-find: give one data folder (class folders inside)');
+        const v = values as Record<string, string | undefined>;
+        const download = downloadProgress();
+        try {
+          await lrFindCommand({ data: positionals[0], arch: v.arch!, weights: v.weights!, out: v.out!, ...dataFlags(v),
+            size: numberFlag('--size', v.size, { integer: true, min: 16 }) }, out, download.onProgress);
+        } finally {
+          download.end();
+        }
+        return 0;
+      }
+      case 'interpret': {
+        const { values, positionals } = parse(rest, { ...DATA_OPTIONS, json: { type: 'string' } }, true);
+        if (positionals.length !== 2) throw new UsageError('interpret: give an exported model file and a data folder');
+        const v = values as Record<string, string | undefined>;
+        await interpretCommand({ model: positionals[0], data: positionals[1], json: v.json, ...dataFlags(v) }, out);
         return 0;
       }
       case 'predict': {
@@ -112,6 +131,28 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   } catch (e) {
     return report(e);
   }
+}
+
+// Flags every data-reading command shares.
+const DATA_OPTIONS = {
+  'item-size': { type: 'string', default: String(TRAIN_DEFAULTS.itemSize) }, bs: { type: 'string', default: String(TRAIN_DEFAULTS.bs) },
+  'valid-pct': { type: 'string', default: String(TRAIN_DEFAULTS.validPct) }, seed: { type: 'string', default: String(TRAIN_DEFAULTS.seed) },
+  threads: { type: 'string' },
+} as const;
+
+const MODEL_OPTIONS = {
+  arch: { type: 'string', default: TRAIN_DEFAULTS.arch }, weights: { type: 'string', default: TRAIN_DEFAULTS.weights },
+  size: { type: 'string', default: String(TRAIN_DEFAULTS.size) },
+} as const;
+
+function dataFlags(v: Record<string, string | undefined>): { itemSize: number; bs: number; validPct: number; seed: number; threads?: number } {
+  return {
+    itemSize: numberFlag('--item-size', v['item-size'], { integer: true, min: 16 }),
+    bs: numberFlag('--bs', v.bs, { integer: true, min: 1 }),
+    validPct: numberFlag('--valid-pct', v['valid-pct'], { min: 0, max: 0.9 }),
+    seed: numberFlag('--seed', v.seed, { integer: true, min: 0 }),
+    threads: v.threads === undefined ? undefined : numberFlag('--threads', v.threads, { integer: true, min: 1 }),
+  };
 }
 
 /** A download progress bar that shows only if a download happens. */
