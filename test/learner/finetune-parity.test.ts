@@ -20,11 +20,9 @@ import { python, enc } from '../helpers/python.js';
 // parameters, AdamW(β2 0.99, ε 1e-5, wd 0.01), freeze with BN trainable, one-cycle schedules.
 const RECIPE = `
 import torchvision
+from fastai_recipe import Recipe, ConcatPool
 torch.set_num_threads(2)
 torch.manual_seed(0)
-class ConcatPool(nn.Module):
-    def forward(self, x):
-        return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
 class Body(nn.Module):
     def __init__(self, r):
         super().__init__()
@@ -46,33 +44,7 @@ class Model(nn.Module):
 model = Model(4)
 torch.save(model.state_dict(), inp['dir'] + '/init.pt')
 b = model.body
-layer_groups = [[b.conv1, b.bn1, b.layer1, b.layer2], [b.layer3, b.layer4], [model.head]]
-NORM = (nn.BatchNorm1d, nn.BatchNorm2d)
-opt_groups, owner = [], []
-for gi, mods in enumerate(layer_groups):
-    decay, no_decay = [], []
-    for root in mods:
-        for m in root.modules():
-            for name, p in m.named_parameters(recurse=False):
-                (no_decay if isinstance(m, NORM) or name == 'bias' else decay).append(p)
-    for params, wd in ((decay, 0.01), (no_decay, 0.0)):
-        if params:
-            opt_groups.append({'params': params, 'weight_decay': wd})
-            owner.append(gi)
-opt = torch.optim.AdamW(opt_groups, lr=1e-3, betas=(0.9, 0.99), eps=1e-5)
-
-def freeze_to(n):
-    for gi, mods in enumerate(layer_groups):
-        for root in mods:
-            for m in root.modules():
-                for p in m.parameters(recurse=False):
-                    p.requires_grad_(gi >= n or isinstance(m, NORM))
-    opt.state.clear()
-
-def cos(start, end, pos):
-    return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
-def comb(pct, a, b, c, pos):
-    return cos(a, b, pos / pct) if pos < pct else cos(b, c, (pos - pct) / (1 - pct))
+recipe = Recipe([[b.conv1, b.bn1, b.layer1, b.layer2], [b.layer3, b.layer4], [model.head]])
 
 X, Y, VX, VY = T(inp['x']), T(inp['y']), T(inp['vx']), T(inp['vy'])
 bs = 16
@@ -83,15 +55,9 @@ def fit_one_cycle(epochs, peaks, pct, div):
     for e in range(epochs):
         model.train()
         for i in range(len(Y) // bs):
-            pos = count / total
-            mom = comb(pct, 0.95, 0.85, 0.95, pos)
-            for g, gi in zip(opt.param_groups, owner):
-                g['lr'] = comb(pct, peaks[gi] / div, peaks[gi], peaks[gi] / 1e5, pos)
-                g['betas'] = (mom, 0.99)
+            recipe.schedule(peaks, pct, div, count / total)
             loss = F.cross_entropy(model(X[i*bs:(i+1)*bs]), Y[i*bs:(i+1)*bs])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            recipe.step(loss)
             count += 1
             smooth = 0.98 * smooth + 0.02 * loss.item()
         model.eval()
@@ -102,10 +68,10 @@ def fit_one_cycle(epochs, peaks, pct, div):
         rows.append([smooth / (1 - 0.98 ** count), vl, err])
 
 base = 2e-3
-freeze_to(2)
+recipe.freeze_to(2)
 fit_one_cycle(1, [base / 10, base / 10, base], 0.99, 25)
 base /= 2
-freeze_to(0)
+recipe.freeze_to(0)
 lo, hi = base / 100, base
 fit_one_cycle(1, [lo, lo * (hi / lo) ** 0.5, hi], 0.3, 5)
 out = rows

@@ -1,0 +1,84 @@
+# The Python side of bench/finetune.ts: fastai's fine_tune recipe written in PyTorch on the same
+# generated folder and initial weights: PIL decode and presize once (shorter side to the item
+# size, centre crop, kept as uint8), per batch a random square crop, flip, rotation and zoom as
+# one affine_grid/grid_sample, lighting, normalisation; torchvision's architecture with fastai's
+# head; one frozen and one unfrozen one-cycle epoch with AdamW. Prints JSON: seconds per epoch.
+import json, math, os, sys, time
+import torch, torch.nn as nn, torch.nn.functional as F, torchvision
+from PIL import Image, ImageOps
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test', 'helpers'))
+from fastai_recipe import Recipe, ConcatPool
+
+c = json.loads(sys.argv[1])
+torch.set_num_threads(c['threads'])
+torch.manual_seed(c['seed'])
+classes = sorted(d for d in os.listdir(c['data']) if not d.startswith('.'))
+items = [(os.path.join(c['data'], k, f), i) for i, k in enumerate(classes) for f in sorted(os.listdir(os.path.join(c['data'], k)))]
+g = torch.Generator().manual_seed(c['seed'])
+perm = torch.randperm(len(items), generator=g).tolist()
+n_valid = int(len(items) * 0.2)
+valid, train = [items[i] for i in perm[:n_valid]], [items[i] for i in perm[n_valid:]]
+
+def presize(path):
+    img = ImageOps.exif_transpose(Image.open(path)).convert('RGB')
+    s = c['item_size'] / min(img.size)
+    img = img.resize((max(c['item_size'], round(img.width * s)), max(c['item_size'], round(img.height * s))), Image.BILINEAR)
+    left, top = (img.width - c['item_size']) // 2, (img.height - c['item_size']) // 2
+    img = img.crop((left, top, left + c['item_size'], top + c['item_size']))
+    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(c['item_size'], c['item_size'], 3).permute(2, 0, 1)
+
+start = time.perf_counter()
+X = torch.stack([presize(p) for p, _ in train]); Y = torch.tensor([y for _, y in train])
+VX = torch.stack([presize(p) for p, _ in valid]); VY = torch.tensor([y for _, y in valid])
+presize_s = time.perf_counter() - start
+mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+def batch(x, train):
+    x = x.float() / 255
+    n, size = x.shape[0], c['size']
+    if train:
+        ang = (torch.rand(n) * 20 - 10) * math.pi / 180
+        zoom = 1 / (1 + torch.rand(n) * 0.1)
+        flip = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = torch.cos(ang) * zoom * flip; theta[:, 0, 1] = -torch.sin(ang) * zoom
+        theta[:, 1, 0] = torch.sin(ang) * zoom * flip; theta[:, 1, 1] = torch.cos(ang) * zoom
+        grid = F.affine_grid(theta, [n, 3, size, size], align_corners=True)
+        x = F.grid_sample(x, grid, mode='bilinear', padding_mode='reflection', align_corners=True)
+        b = torch.rand(n, 1, 1, 1) * 0.2 - 0.1
+        x = torch.sigmoid(torch.logit(x.clamp(1e-4, 1 - 1e-4)) + b)
+    else:
+        x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
+    return (x - mean) / std
+
+tv = getattr(torchvision.models, c['arch'])()
+tv.load_state_dict(torch.load(c['weights']))
+body = tv.features
+nf = body[-1][0].out_channels
+head = nn.Sequential(ConcatPool(), nn.Flatten(), nn.BatchNorm1d(2 * nf), nn.Dropout(0.25), nn.Linear(2 * nf, 512, bias=False),
+                     nn.ReLU(), nn.BatchNorm1d(512), nn.Dropout(0.5), nn.Linear(512, len(classes), bias=False))
+model = nn.Sequential(body, head)
+recipe = Recipe([[body], [head]])
+
+bs = c['bs']
+seconds = []
+def one_cycle_epoch(peaks, pct, div):
+    t = time.perf_counter()
+    model.train()
+    order = torch.randperm(len(Y))
+    nb = len(Y) // bs
+    for i in range(nb):
+        recipe.schedule(peaks, pct, div, i / nb)
+        idx = order[i * bs:(i + 1) * bs]
+        recipe.step(F.cross_entropy(model(batch(X[idx], True)), Y[idx]))
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(VY), bs):
+            F.cross_entropy(model(batch(VX[i:i + bs], False)), VY[i:i + bs]).item()
+    seconds.append(time.perf_counter() - t)
+
+base = c['lr']
+recipe.freeze_to(1); one_cycle_epoch([base / 10, base], 0.99, 25)
+base /= 2
+recipe.freeze_to(0); one_cycle_epoch([base / 100, base], 0.3, 5)
+print(json.dumps({'presize_s': presize_s, 'frozen_s': seconds[0], 'unfrozen_s': seconds[1], 'torch': torch.__version__}))

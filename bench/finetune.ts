@@ -1,0 +1,57 @@
+// The fine-tune benchmark: wall time of one frozen and one unfrozen epoch of `visiontune train`
+// and of fastai's recipe written in PyTorch (bench/finetune.py), on the same generated folder of
+// photos and the same initial weights, at the same thread count. Each side's epoch includes its
+// batch preparation and validation. The last line is `ratio <the larger of the two phases'
+// visiontune ÷ PyTorch time>` (target ≤ 1.0).
+// Environment: BENCH_IMAGES (300), BENCH_ARCH (mobilenet_v2), BENCH_SIZE (160), BENCH_ITEM_SIZE (224), BENCH_BS (32).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getNumThreads } from '../src/torch/index.js';
+import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
+
+const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = path.resolve(here, '..', 'src', 'cli', 'main.js');
+const pyScript = path.resolve(here, '..', '..', 'bench', 'finetune.py');
+const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
+
+const c = {
+  arch: env('BENCH_ARCH', 'mobilenet_v2'), images: Number(env('BENCH_IMAGES', '300')), size: Number(env('BENCH_SIZE', '160')),
+  item_size: Number(env('BENCH_ITEM_SIZE', '224')), bs: Number(env('BENCH_BS', '32')), threads: getNumThreads(), seed: 0, lr: 2e-3,
+};
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
+  if (r.error || r.status !== 0) throw new Error(`${path.basename(cmd)} ${args[0]} failed: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
+  return r.stdout;
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-finetune-'));
+try {
+  const data = path.join(dir, 'data');
+  await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / 3), numClasses: 3, minSide: 200, maxSide: 400, seed: 1 });
+  const weights = path.join(dir, `${c.arch}.pth`);
+  run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${c.arch}().state_dict(), ${JSON.stringify(weights)})`]);
+  console.log(`fine-tune benchmark: ${c.arch}, ${c.images} generated photos in 3 classes, item ${c.item_size} px → ${c.size} px, ` +
+    `batch ${c.bs}, ${c.threads} threads, same initial weights; one frozen and one unfrozen epoch each`);
+
+  const json = path.join(dir, 'vt.json');
+  run(process.execPath, [cli, 'train', data, '--arch', c.arch, '--weights', weights, '--epochs', '1', '--freeze-epochs', '1',
+    '--size', String(c.size), '--item-size', String(c.item_size), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
+    '--threads', String(c.threads), '--out', path.join(dir, 'out'), '--json', json]);
+  const vt = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { seconds: number }[] };
+  const ours = { frozen: vt.epochs[0].seconds, unfrozen: vt.epochs[1].seconds };
+  const py = JSON.parse(run(PYTHON, [pyScript, JSON.stringify({ ...c, data, weights })]).trim().split('\n').pop() as string);
+  const theirs = { frozen: py.frozen_s as number, unfrozen: py.unfrozen_s as number };
+
+  console.log('phase       visiontune   PyTorch   ratio');
+  for (const phase of ['frozen', 'unfrozen'] as const) {
+    console.log(`${phase.padEnd(10)}  ${ours[phase].toFixed(1).padStart(8)} s  ${theirs[phase].toFixed(1).padStart(6)} s   ${(ours[phase] / theirs[phase]).toFixed(3)}`);
+  }
+  console.log(`ratio ${Math.max(ours.frozen / theirs.frozen, ours.unfrozen / theirs.unfrozen).toFixed(3)}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
