@@ -1,8 +1,10 @@
 // The zoo benchmark: eval and train-step throughput (img/s, batch 16, 224 px) of
 // efficientnet_v2_s and mobilenet_v2 in visiontune and in torchvision, on the same libtorch
 // family and thread count, in fp32 and bf16 autocast, NCHW and channels_last. Each configuration
-// runs here and then in Python before the next, so both sides see the same machine. The last line
+// runs here and then in Python, in alternating rounds, so both sides see the same machine. The last line
 // is `ratio <the smallest visiontune ÷ torchvision ratio>`.
+// Environment: BENCH_ARCHS, BENCH_PRECISIONS (fp32,bf16; bf16 only where the CPU has bf16
+// instructions unless named), BENCH_STEPS (3), BENCH_ROUNDS (2).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,7 @@ const common = {
   threads: getNumThreads(), batch: 16, size: 224, classes: 10,
   warmup: 1, steps: Number(process.env.BENCH_STEPS ?? 3),
 };
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const archs = (process.env.BENCH_ARCHS ?? 'efficientnet_v2_s,mobilenet_v2').split(',');
 
 // Without bf16 instructions libtorch emulates bf16 arithmetic, at a tenth of fp32's speed or
@@ -75,6 +78,13 @@ function torchvision(c: Config): number {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string).imgs_per_s;
 }
 
+/** The better of two results: the larger throughput, or the error if either failed. */
+function best(a: number | string, b: number | string): number | string {
+  if (typeof a === 'string') return a;
+  if (typeof b === 'string') return b;
+  return Math.max(a, b);
+}
+
 /** Returns fn's number, or the first line of its error. */
 function attempt(fn: () => number): number | string {
   try {
@@ -85,7 +95,7 @@ function attempt(fn: () => number): number | string {
 }
 
 console.log(`zoo benchmark: batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
-  `${common.steps} timed batches after ${common.warmup} warm-up, AdamW for training`);
+  `${common.steps} timed batches after ${common.warmup} warm-up, best of ${rounds} alternating rounds, AdamW for training`);
 if (!nativeBf16 && !precisions.includes('bf16')) {
   console.log('bf16 autocast skipped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16); BENCH_PRECISIONS=fp32,bf16 runs it anyway');
 }
@@ -96,8 +106,13 @@ for (const arch of archs) {
     for (const format of ['nchw', 'channels_last'] as const) {
       for (const mode of ['eval', 'train'] as const) {
         const c = { arch, precision, format, mode };
-        const ours = attempt(() => visiontune(c));
-        const theirs = attempt(() => torchvision(c));
+        // Rounds alternate between the two sides; each side's best round counts (noise only slows).
+        let ours: number | string = 0;
+        let theirs: number | string = 0;
+        for (let r = 0; r < rounds; r++) {
+          ours = best(ours, attempt(() => visiontune(c)));
+          theirs = best(theirs, attempt(() => torchvision(c)));
+        }
         const row = `${arch.padEnd(18)}  ${precision.padEnd(9)}  ${format.padEnd(13)}  ${mode.padEnd(5)}  `;
         if (typeof ours === 'number' && typeof theirs === 'number') {
           smallest = Math.min(smallest, ours / theirs);
