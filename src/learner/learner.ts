@@ -58,6 +58,8 @@ export interface LearnerOptions {
   gradAccum?: number;
   /** bf16 autocast for forward and loss (CPU: needs bf16 instructions to pay off). */
   bf16?: boolean;
+  /** Weights and batches in channels_last memory format (NHWC), often faster for convolutions. */
+  channelsLast?: boolean;
   callbacks?: Callback[];
   /** Where the table goes, a line at a time. Default console.log; null for silence. */
   log?: ((line: string) => void) | null;
@@ -97,6 +99,7 @@ export class Learner {
     this.options = { ...LEARNER_DEFAULTS, ...options };
     this.metrics = options.metrics ?? [errorRate];
     this.callbacks = options.callbacks ?? [];
+    if (options.channelsLast) model.to({ memoryFormat: 'channels_last' });
   }
 
   get nGroups(): number { return this.model.groupModules().length; }
@@ -164,7 +167,9 @@ export class Learner {
     return F.crossEntropy(logits, y, { labelSmoothing: this.options.labelSmoothing, reduction });
   }
 
-  #forward(x: Tensor): Tensor {
+  /** The model's output for a batch, with the learner's precision and memory format. */
+  forward(batch: Tensor): Tensor {
+    const x = this.options.channelsLast ? batch.contiguous('channels_last') : batch;
     return this.options.bf16 ? autocast(() => this.model.forward(x)).float() : this.model.forward(x);
   }
 
@@ -190,7 +195,7 @@ export class Learner {
         const { lrs, mom } = schedule(count / total);
         this.setHypers(lrs, mom);
         const loss = tidy(() => {
-          const l = this.#loss(this.#forward(x), y);
+          const l = this.#loss(this.forward(x), y);
           const scaled = this.options.gradAccum > 1 ? l.div(this.options.gradAccum) : l;
           scaled.backward();
           return l.item();
@@ -253,7 +258,7 @@ export class Learner {
     const sums = this.metrics.map(() => 0);
     for await (const { x, y } of loader) {
       const loss = noGrad(() => tidy(() => {
-        const logits = this.#forward(x);
+        const logits = this.forward(x);
         const bs = y.size(0);
         const l = this.#loss(logits, y).item();
         lossSum += l * bs;
@@ -277,7 +282,7 @@ export class Learner {
     const losses: Tensor[] = [];
     for await (const { x, y } of loader) {
       noGrad(() => tidy(() => {
-        const logits = this.#forward(x);
+        const logits = this.forward(x);
         probs.push(keep(logits.softmax(1)));
         losses.push(keep(this.#loss(logits, y, 'none')));
         targets.push(keep(y.clone()));

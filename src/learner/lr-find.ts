@@ -115,7 +115,7 @@ export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrF
         const lr = startLr * (endLr / startLr) ** (i / numIt);
         for (const g of opt.paramGroups) g.lr = lr;
         const loss = tidy(() => {
-          const l = F.crossEntropy(learn.model.forward(x), y, { labelSmoothing: learn.options.labelSmoothing });
+          const l = F.crossEntropy(learn.forward(x), y, { labelSmoothing: learn.options.labelSmoothing });
           opt.zeroGrad();
           l.backward();
           opt.step();
