@@ -190,7 +190,9 @@ export class Learner {
       const start = performance.now();
       this.model.train();
       let sinceStep = 0;
-      opt.zeroGrad();
+      // Gradients go to null, not zero, so parameters frozen since their last gradient are not
+      // stepped (no weight decay or momentum on a frozen body).
+      opt.zeroGrad(true);
       for await (const { x, y } of this.dls.train) {
         const { lrs, mom } = schedule(count / total);
         this.setHypers(lrs, mom);
@@ -204,7 +206,7 @@ export class Learner {
         y.dispose();
         if (++sinceStep >= this.options.gradAccum) {
           opt.step();
-          opt.zeroGrad();
+          opt.zeroGrad(true);
           sinceStep = 0;
         }
         this.smoothLoss = 0.98 * this.smoothLoss + 0.02 * loss;

@@ -116,7 +116,7 @@ export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrF
         for (const g of opt.paramGroups) g.lr = lr;
         const loss = tidy(() => {
           const l = F.crossEntropy(learn.forward(x), y, { labelSmoothing: learn.options.labelSmoothing });
-          opt.zeroGrad();
+          opt.zeroGrad(true);
           l.backward();
           opt.step();
           return l.item();
@@ -136,7 +136,7 @@ export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrF
     learn.model.loadStateDict(weights);
     for (const t of weights.values()) (t as Tensor).dispose();
     opt.restoreState(optState);
-    opt.zeroGrad();
+    opt.zeroGrad(true);
   }
   return { lrs, losses, suggestions: suggest(lrs, losses, numIt) };
 }
