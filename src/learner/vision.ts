@@ -1,5 +1,7 @@
 // visionLearner: a zoo architecture's body with fastai's head, ready to fine-tune.
+import { keep, tidy, type Tensor } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
+import { ImageLoader } from '../data/loader.js';
 import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
@@ -26,6 +28,36 @@ export class VisionLearner extends Learner {
   constructor(dls: DataLoadersLike, readonly arch: string, model: VisionClassifier, readonly pretrained: boolean,
     readonly visionOptions: VisionLearnerOptions) {
     super(dls, model, visionOptions);
+  }
+
+  /**
+   * fastai's test-time augmentation: the validation set's probabilities averaged over `n` passes
+   * with the training augmentation, blended with one plain pass: (1 − beta)·augmented + beta·plain.
+   * Needs image loaders (DataLoaders); returns probabilities [N, C] and targets [N].
+   */
+  async tta(n = 4, beta = 0.25): Promise<{ probs: Tensor; targets: Tensor }> {
+    const valid = this.dls.valid;
+    if (!(valid instanceof ImageLoader)) throw new TypeError('tta needs image loaders (DataLoaders), which can augment the validation set');
+    const augmenting = new ImageLoader(valid.set, valid.vocab, valid.skipped, { ...valid.o, train: true, shuffle: false, dropLast: false });
+    let sum: Tensor | null = null;
+    for (let i = 0; i < n; i++) {
+      const { probs, targets, losses } = await this.getPreds(augmenting);
+      targets.dispose();
+      losses.dispose();
+      const next: Tensor = sum ? keep(sum.add(probs)) : probs;
+      if (sum) {
+        sum.dispose();
+        probs.dispose();
+      }
+      sum = next;
+    }
+    const plain = await this.getPreds();
+    plain.losses.dispose();
+    if (!sum) return { probs: plain.probs, targets: plain.targets };
+    const probs = keep(tidy(() => sum!.div(n).mul(1 - beta).add(plain.probs.mul(beta))));
+    sum.dispose();
+    plain.probs.dispose();
+    return { probs, targets: plain.targets };
   }
 
   /** Writes the model and what it needs at inference (classes, size, normalisation) to one .safetensors file. */
