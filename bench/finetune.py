@@ -1,7 +1,7 @@
 # The Python side of bench/finetune.ts: fastai's fine_tune recipe written in PyTorch on the same
 # generated folder and initial weights: PIL decode and presize once (shorter side to the item
-# size, centre crop, kept as uint8), per batch a random square crop, flip, rotation and zoom as
-# one affine_grid/grid_sample, lighting, normalisation; torchvision's architecture with fastai's
+# size, centre crop, kept as uint8), per batch visiontune's augmentation (random resized crop,
+# warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
 # head; one frozen and one unfrozen one-cycle epoch with AdamW. Prints JSON: seconds per epoch.
 import json, math, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F, torchvision
@@ -34,21 +34,34 @@ presize_s = time.perf_counter() - start
 mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 def batch(x, train):
-    x = x.float() / 255
+    x = x.float()
     n, size = x.shape[0], c['size']
     if train:
-        ang = (torch.rand(n) * 20 - 10) * math.pi / 180
-        zoom = 1 / (1 + torch.rand(n) * 0.1)
+        # visiontune's augmentation, per image: a random resized crop (area 0.75-1), a perspective
+        # warp (p 0.75), flip (p 0.5), rotation and zoom (p 0.75 each) as one projective grid; then
+        # brightness and contrast in logit space (p 0.75 each), as fastai's aug_transforms.
+        side = torch.sqrt(torch.empty(n).uniform_(0.75, 1))
+        cx, cy = (torch.rand(n) * 2 - 1) * (1 - side), (torch.rand(n) * 2 - 1) * (1 - side)
+        m = torch.zeros(n, 3, 3); m[:, 0, 0] = side; m[:, 1, 1] = side; m[:, 0, 2] = cx; m[:, 1, 2] = cy; m[:, 2, 2] = 1
+        def on(p): return (torch.rand(n) < p).float()
+        wx, wy = (torch.rand(n) * 0.4 - 0.2) * on(0.75), (torch.rand(n) * 0.4 - 0.2) * on(0.75)
+        warp = torch.eye(3).repeat(n, 1, 1); warp[:, 2, 0] = wy; warp[:, 2, 1] = wx
+        ang = (torch.rand(n) * 20 - 10) * math.pi / 180 * on(0.75)
+        zoom = 1 / (1 + torch.rand(n) * 0.1 * on(0.75))
         flip = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0] = torch.cos(ang) * zoom * flip; theta[:, 0, 1] = -torch.sin(ang) * zoom
-        theta[:, 1, 0] = torch.sin(ang) * zoom * flip; theta[:, 1, 1] = torch.cos(ang) * zoom
-        grid = F.affine_grid(theta, [n, 3, size, size], align_corners=True)
-        x = F.grid_sample(x, grid, mode='bilinear', padding_mode='reflection', align_corners=True)
-        b = torch.rand(n, 1, 1, 1) * 0.2 - 0.1
-        x = torch.sigmoid(torch.logit(x.clamp(1e-4, 1 - 1e-4)) + b)
+        rot = torch.zeros(n, 3, 3)
+        rot[:, 0, 0] = torch.cos(ang) * zoom * flip; rot[:, 0, 1] = -torch.sin(ang) * zoom
+        rot[:, 1, 0] = torch.sin(ang) * zoom * flip; rot[:, 1, 1] = torch.cos(ang) * zoom; rot[:, 2, 2] = 1
+        m = m @ warp @ rot
+        grid = F.affine_grid(m[:, :2], [n, 3, size, size], align_corners=True)
+        u = torch.linspace(-1, 1, size).view(1, 1, size); v = torch.linspace(-1, 1, size).view(1, size, 1)
+        z = m[:, 2, 0].view(n, 1, 1) * u + m[:, 2, 1].view(n, 1, 1) * v + m[:, 2, 2].view(n, 1, 1)
+        x = F.grid_sample(x, grid / z.unsqueeze(3), mode='bilinear', padding_mode='reflection', align_corners=True)
+        b = torch.logit(torch.empty(n).uniform_(0.4, 0.6)) * on(0.75)
+        k = torch.exp(torch.empty(n).uniform_(math.log(0.8), -math.log(0.8)) * on(0.75))
+        x = torch.sigmoid((torch.logit(x.clamp(1e-7 * 255, 255 - 1e-7 * 255) / 255) + b.view(n, 1, 1, 1)) * k.view(n, 1, 1, 1))
     else:
-        x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
+        x = F.interpolate(x / 255, size=(size, size), mode='bilinear', align_corners=False)
     return (x - mean) / std
 
 tv = getattr(torchvision.models, c['arch'])()
