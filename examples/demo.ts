@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
-import { isCached, resolveWeights } from '../src/models/weights.js';
+import { isCached, resolveWeights, WeightsError } from '../src/models/weights.js';
 import { trainCommand } from '../src/cli/train.js';
 import { predictCommand } from '../src/cli/predict.js';
 import { getNumThreads, libtorchVersion } from '../src/torch/index.js';
@@ -28,7 +28,8 @@ try {
   await resolveWeights(ARCH, 'imagenet', { timeoutMs: 10_000 });
   weights = 'imagenet';
 } catch (e) {
-  console.log(`No ImageNet weights for ${ARCH} (${(e as Error).message.split(':')[0]}): this demo starts from random weights, ` +
+  const why = e instanceof WeightsError && e.reason === 'offline' ? 'not cached, and no download possible here' : (e as Error).message;
+  console.log(`No ImageNet weights for ${ARCH} (${why}): this demo starts from random weights, ` +
     'so it needs more epochs and a higher learning rate than fine-tuning would.\n');
 }
 
