@@ -24,21 +24,16 @@ interface BlockConfig extends StageConfig {
 const stage = (block: StageConfig['block'], expandRatio: number, kernel: number, stride: number, inChannels: number,
   outChannels: number, layers: number): StageConfig => ({ block, expandRatio, kernel, stride, inChannels, outChannels, layers });
 
-// Inverted residual: 1×1 expand, k×k depthwise, squeeze-excitation, 1×1 project.
-class MBConv extends Module {
+// A block's layers, with a residual connection through stochastic depth when the block keeps
+// its width and resolution (torchvision's MBConv and FusedMBConv share this).
+abstract class ResidualBlock extends Module {
   readonly useResidual: boolean;
   readonly block: Sequential;
   readonly stochasticDepth: StochasticDepth;
 
-  constructor(c: BlockConfig) {
+  constructor(c: BlockConfig, layers: Module[]) {
     super();
     this.useResidual = c.stride === 1 && c.inChannels === c.outChannels;
-    const expanded = makeDivisible(c.inChannels * c.expandRatio, 8);
-    const layers: Module[] = [];
-    if (expanded !== c.inChannels) layers.push(convNormAct(c.inChannels, expanded, 1, { eps: c.eps, activation: SiLU }));
-    layers.push(convNormAct(expanded, expanded, c.kernel, { stride: c.stride, groups: expanded, eps: c.eps, activation: SiLU }));
-    layers.push(new SqueezeExcitation(expanded, Math.max(1, Math.floor(c.inChannels / 4)), SiLU));
-    layers.push(convNormAct(expanded, c.outChannels, 1, { eps: c.eps, activation: null }));
     this.block = this.registerModule('block', new Sequential(...layers));
     this.stochasticDepth = this.registerModule('stochastic_depth', new StochasticDepth(c.sdProb, 'row'));
   }
@@ -49,29 +44,33 @@ class MBConv extends Module {
   }
 }
 
-// EfficientNetV2's early blocks: the expand and depthwise convs fused into one k×k conv.
-class FusedMBConv extends Module {
-  readonly useResidual: boolean;
-  readonly block: Sequential;
-  readonly stochasticDepth: StochasticDepth;
+const expandedChannels = (c: BlockConfig): number => makeDivisible(c.inChannels * c.expandRatio, 8);
 
+// Inverted residual: 1×1 expand, k×k depthwise, squeeze-excitation, 1×1 project.
+class MBConv extends ResidualBlock {
   constructor(c: BlockConfig) {
-    super();
-    this.useResidual = c.stride === 1 && c.inChannels === c.outChannels;
-    const expanded = makeDivisible(c.inChannels * c.expandRatio, 8);
-    const layers = expanded !== c.inChannels
+    const expanded = expandedChannels(c);
+    const layers: Module[] = [];
+    if (expanded !== c.inChannels) layers.push(convNormAct(c.inChannels, expanded, 1, { eps: c.eps, activation: SiLU }));
+    layers.push(
+      convNormAct(expanded, expanded, c.kernel, { stride: c.stride, groups: expanded, eps: c.eps, activation: SiLU }),
+      new SqueezeExcitation(expanded, Math.max(1, Math.floor(c.inChannels / 4)), SiLU),
+      convNormAct(expanded, c.outChannels, 1, { eps: c.eps, activation: null }),
+    );
+    super(c, layers);
+  }
+}
+
+// EfficientNetV2's early blocks: the expand and depthwise convs fused into one k×k conv.
+class FusedMBConv extends ResidualBlock {
+  constructor(c: BlockConfig) {
+    const expanded = expandedChannels(c);
+    super(c, expanded !== c.inChannels
       ? [
         convNormAct(c.inChannels, expanded, c.kernel, { stride: c.stride, eps: c.eps, activation: SiLU }),
         convNormAct(expanded, c.outChannels, 1, { eps: c.eps, activation: null }),
       ]
-      : [convNormAct(c.inChannels, c.outChannels, c.kernel, { stride: c.stride, eps: c.eps, activation: SiLU })];
-    this.block = this.registerModule('block', new Sequential(...layers));
-    this.stochasticDepth = this.registerModule('stochastic_depth', new StochasticDepth(c.sdProb, 'row'));
-  }
-
-  forward(x: Tensor): Tensor {
-    const y = this.block.forward(x);
-    return this.useResidual ? this.stochasticDepth.forward(y).add(x) : y;
+      : [convNormAct(c.inChannels, c.outChannels, c.kernel, { stride: c.stride, eps: c.eps, activation: SiLU })]);
   }
 }
 
