@@ -1,7 +1,7 @@
 // fastai's trackers — early stopping, keep-best, reduce-LR-on-plateau — and an over-training
 // detector. Each monitors a column of the table (valid_loss by default); a name with "loss" or
 // "error" in it is better smaller. The best value resets at each fit.
-import { keep, type Tensor } from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
 import type { Callback, EpochRow, Learner } from './learner.js';
 
 export interface TrackerOptions {
@@ -84,7 +84,7 @@ export class KeepBest extends Tracker {
   afterEpoch(learn: Learner, row: EpochRow): void {
     if (!this.track(row)) return;
     this.#drop();
-    this.#weights = new Map([...learn.model.stateDict()].map(([k, v]) => [k, keep(v.detach().clone())]));
+    this.#weights = learn.model.copyStateDict();
   }
 
   afterFit(learn: Learner): void {

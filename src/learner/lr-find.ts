@@ -1,6 +1,6 @@
 // fastai's learning-rate finder: an exponential sweep over a few batches, stopped when the
 // smoothed loss diverges, with its four suggestions. The weights and optimizer state are put back.
-import { keep, tidy, F, type Tensor } from '../torch/index.js';
+import { tidy, F } from '../torch/index.js';
 import type { Learner } from './learner.js';
 
 export interface LrFindOptions {
@@ -101,7 +101,7 @@ export function suggest(lrs: number[], losses: number[], numIt: number): LrSugge
 export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrFindResult> {
   const { startLr = 1e-7, endLr = 10, numIt = 100, stopDiv = true } = o;
   const opt = learn.opt ?? learn.createOpt();
-  const weights = new Map([...learn.model.stateDict()].map(([k, v]) => [k, keep(v.detach().clone())]));
+  const weights = learn.model.copyStateDict();
   const optState = opt.saveState();
   const lrs: number[] = [];
   const losses: number[] = [];
@@ -134,7 +134,7 @@ export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrF
     }
   } finally {
     learn.model.loadStateDict(weights);
-    for (const t of weights.values()) (t as Tensor).dispose();
+    for (const t of weights.values()) t.dispose();
     opt.restoreState(optState);
     opt.zeroGrad(true);
   }

@@ -132,6 +132,11 @@ export abstract class Module {
     return out;
   }
 
+  /** Returns a detached copy of the state dict, outside any scope: a snapshot the caller disposes. */
+  copyStateDict(): StateDict {
+    return new Map([...this.stateDict()].map(([k, v]) => [k, keep(v.detach().clone())]));
+  }
+
   /**
    * Copies values from `source` into this module's tensors (converting dtype as needed); returns
    * the missing and unexpected keys. Throws StateDictError on any shape mismatch, and in strict
