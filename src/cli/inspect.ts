@@ -7,8 +7,7 @@ import { DataLoaders } from '../data/dataloaders.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
-import { Interpretation } from '../interpret/interpret.js';
-import { prepare, printInterpretation, type TrainArgs } from './train.js';
+import { prepare, printInterpretation, interpretValid, type TrainArgs } from './train.js';
 
 /** An SVG line chart of loss against learning rate (log axis) with the suggestions marked. */
 export function lrFindSvg(r: LrFindResult, width = 640, height = 400): string {
@@ -73,13 +72,8 @@ export async function interpretCommand(a: InterpretArgs, out: (s: string) => voi
     throw new Error(`the data's classes (${dls.vocab.join(', ')}) differ from the model's (${exported.classes.join(', ')})`);
   }
   const learn = new Learner(dls, Object.assign(exported.model, { groupModules: () => [[exported.model]] }), { log: null });
-  const preds = await learn.getPreds();
-  const skipped = new Set(dls.skipped.map((s) => s.path));
-  const paths = dls.valid.items.map((it) => it.path).filter((p) => !skipped.has(p));
-  const interp = new Interpretation(dls.vocab, preds, paths.length === preds.targets.size(0) ? paths : undefined);
-  for (const t of Object.values(preds)) t.dispose();
-  out(`${exported.meta.architecture} on ${paths.length} validation images: accuracy ${(100 * interp.accuracy).toFixed(2)}%`);
-  const trainCounts = dls.vocab.map((_, c) => dls.train.items.filter((it) => it.label === c).length);
+  const { interp, trainCounts } = await interpretValid(learn, dls);
+  out(`${exported.meta.architecture} on ${interp.actual.length} validation images: accuracy ${(100 * interp.accuracy).toFixed(2)}%`);
   const results = { model: a.model, accuracy: interp.accuracy, ...printInterpretation(interp, trainCounts, out), skipped: dls.skipped };
   if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);
   return results;

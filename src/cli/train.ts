@@ -10,7 +10,7 @@ import { visionLearner, type VisionLearner } from '../learner/vision.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { EarlyStopping, KeepBest, overTrainingEpoch, overTrainingSummary } from '../learner/callbacks.js';
 import { ProgressBar } from '../learner/progress.js';
-import { formatTime, type Callback, type EpochRow } from '../learner/learner.js';
+import { formatTime, type Callback, type EpochRow, type Learner } from '../learner/learner.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { UsageError } from './errors.js';
 
@@ -73,10 +73,19 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   return { dls, learn };
 }
 
-/** Valid-set file paths in the order the valid loader yields them. */
-function validPaths(dls: DataLoaders): string[] {
+/**
+ * Returns the interpretation of the learner's predictions on the validation set (with file
+ * paths when they line up with the predictions) and the training images per class.
+ */
+export async function interpretValid(learn: Learner, dls: DataLoaders): Promise<{ interp: Interpretation; trainCounts: number[] }> {
+  const preds = await learn.getPreds();
+  // The valid loader yields its items in order, minus the files skipped.
   const skipped = new Set(dls.skipped.map((s) => s.path));
-  return dls.valid.items.map((it) => it.path).filter((p) => !skipped.has(p));
+  const paths = dls.valid.items.map((it) => it.path).filter((p) => !skipped.has(p));
+  const interp = new Interpretation(dls.vocab, preds, paths.length === preds.targets.size(0) ? paths : undefined);
+  for (const t of Object.values(preds)) t.dispose();
+  const trainCounts = dls.vocab.map((_, c) => dls.train.items.filter((it) => it.label === c).length);
+  return { interp, trainCounts };
 }
 
 /** Prints the interpretation tables; returns them for JSON. */
@@ -142,11 +151,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const overSummary = overTrainingSummary(rows);
   log(overSummary);
 
-  const preds = await learn.getPreds();
-  const paths = validPaths(dls);
-  const interp = new Interpretation(dls.vocab, preds, paths.length === preds.targets.size(0) ? paths : undefined);
-  for (const t of Object.values(preds)) t.dispose();
-  const trainCounts = dls.vocab.map((_, c) => dls.train.items.filter((it) => it.label === c).length);
+  const { interp, trainCounts } = await interpretValid(learn, dls);
   const tables = printInterpretation(interp, trainCounts, log);
 
   const modelFile = path.join(a.out, 'model.safetensors');
