@@ -31,8 +31,7 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   } else {
     const entry = zooEntry(a.model);
     const model = await loadPretrained(entry, a.weights ?? 'imagenet', { onProgress: progress });
-    const t = entry.weights.transforms;
-    results = await predictFiles(model, IMAGENET_CLASSES, a.files, { resizeSize: t.resizeSize, cropSize: t.cropSize, mean: t.mean, std: t.std }, a.topK);
+    results = await predictFiles(model, IMAGENET_CLASSES, a.files, entry.weights.transforms, a.topK);
   }
   if (a.json) {
     out(JSON.stringify(results, null, 2));

@@ -4,15 +4,10 @@ import { tensor, noGrad, tidy, stack, type Tensor } from '../torch/index.js';
 import { decodeImage } from '../data/decode.js';
 import { DataError } from '../data/errors.js';
 import type { Module } from '../nn/index.js';
+import type { EvalTransforms } from '../models/registry.js';
 
-export interface Preprocess {
-  /** The shorter side is resized to this. */
-  resizeSize: number;
-  /** Then the centre square of this size is kept. */
-  cropSize: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-}
+/** The eval transform's sizes and normalisation (resampling is sharp's, whatever the weights' interpolation). */
+export type Preprocess = Omit<EvalTransforms, 'interpolation'>;
 
 export interface Prediction {
   label: string;
