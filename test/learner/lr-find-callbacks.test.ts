@@ -3,15 +3,11 @@
 // restore the right epoch's weights; the over-training detector names the epoch.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { manualSeed } from '../../src/torch/index.js';
-import { SimpleCNN } from '../../src/models/simple-cnn.js';
-import type { Module } from '../../src/nn/index.js';
-import { Learner, type EpochRow } from '../../src/learner/learner.js';
-import { TensorLoader } from '../../src/learner/tensor-loader.js';
+import type { Learner, EpochRow, LearnerOptions } from '../../src/learner/learner.js';
 import { lrFind, suggest } from '../../src/learner/lr-find.js';
 import { EarlyStopping, KeepBest, overTrainingEpoch, overTrainingSummary } from '../../src/learner/callbacks.js';
-import { syntheticImages } from '../../src/data/synthetic.js';
 import { python } from '../helpers/python.js';
+import { tinyLearner } from '../helpers/tiny-learner.js';
 
 // fastai 2.7's suggestion functions (fastai/callback/schedule.py), over points [n//10:-5].
 const FASTAI_SUGGESTIONS = `
@@ -57,24 +53,12 @@ test('lr_find suggestions match fastai’s formulas on fixed loss curves', () =>
   }
 });
 
-// SimpleCNN with two parameter groups: its features, then its classifier.
-function tinyLearner(options: ConstructorParameters<typeof Learner>[2] = {}): Learner {
-  manualSeed(3);
-  const train = syntheticImages(64, 24, { seed: 5 });
-  const valid = syntheticImages(32, 24, { seed: 6 });
-  const cnn = new SimpleCNN({ numClasses: 4, width: 8, dropout: 0 });
-  const model = Object.assign(cnn, { groupModules: (): Module[][] => [[cnn.features], [cnn.classifier]] });
-  return new Learner({
-    train: new TensorLoader(train.images, train.labels, { bs: 16, shuffle: true, seed: 1 }),
-    valid: new TensorLoader(valid.images, valid.labels, { bs: 32 }),
-    vocab: ['a', 'b', 'c', 'd'],
-  }, model, { log: null, ...options });
-}
+const tiny = (options: LearnerOptions = {}): Learner => tinyLearner(options, { torch: 3, train: 5, valid: 6, shuffle: 1 });
 
 const snapshot = (learn: Learner): number[] => [...learn.model.stateDict().values()].flatMap((t) => t.toArray());
 
 test('lrFind sweeps, stops on divergence, and leaves the weights as they were', async () => {
-  const learn = tinyLearner();
+  const learn = tiny();
   const before = snapshot(learn);
   const result = await lrFind(learn, { numIt: 60 });
   assert.deepEqual(snapshot(learn), before);
@@ -89,7 +73,7 @@ const goodThenBad = (pos: number): { lrs: number[]; mom: number } =>
 
 test('early stopping ends the fit after `patience` epochs without improvement', async () => {
   const stop = new EarlyStopping({ patience: 1 });
-  const learn = tinyLearner({ callbacks: [stop] });
+  const learn = tiny({ callbacks: [stop] });
   const rows = await learn.fit(5, goodThenBad);
   assert.ok(rows.length < 5, `ran ${rows.length} epochs`);
   assert.equal(rows.length, stop.bestEpoch + 2);
@@ -99,7 +83,7 @@ test('early stopping ends the fit after `patience` epochs without improvement', 
 test('keep-best restores the weights of the epoch with the best valid loss', async () => {
   const perEpoch: number[][] = [];
   const best = new KeepBest();
-  const learn = tinyLearner({ callbacks: [{ afterEpoch: (l: Learner) => { perEpoch.push(snapshot(l)); } }, best] });
+  const learn = tiny({ callbacks: [{ afterEpoch: (l: Learner) => { perEpoch.push(snapshot(l)); } }, best] });
   const rows = await learn.fit(4, goodThenBad);
   const bestRow = rows.reduce((a, b) => (b.valid_loss < a.valid_loss ? b : a));
   assert.ok(bestRow.epoch < 3, `best epoch ${bestRow.epoch}: the schedule should make the last epochs worse`);

@@ -2,25 +2,10 @@
 // the optimizer once per `gradAccum` batches; label smoothing changes the loss as PyTorch's does.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { manualSeed } from '../../src/torch/index.js';
-import { SimpleCNN } from '../../src/models/simple-cnn.js';
-import type { Module } from '../../src/nn/index.js';
-import { Learner, type LearnerOptions } from '../../src/learner/learner.js';
-import { TensorLoader } from '../../src/learner/tensor-loader.js';
-import { syntheticImages } from '../../src/data/synthetic.js';
+import type { Learner, LearnerOptions } from '../../src/learner/learner.js';
+import { tinyLearner } from '../helpers/tiny-learner.js';
 
-function learner(o: LearnerOptions): Learner {
-  manualSeed(4);
-  const train = syntheticImages(64, 24, { seed: 8 });
-  const valid = syntheticImages(32, 24, { seed: 9 });
-  const cnn = new SimpleCNN({ numClasses: 4, width: 8, dropout: 0 });
-  const model = Object.assign(cnn, { groupModules: (): Module[][] => [[cnn.features], [cnn.classifier]] });
-  return new Learner({
-    train: new TensorLoader(train.images, train.labels, { bs: 16, shuffle: true, seed: 2 }),
-    valid: new TensorLoader(valid.images, valid.labels, { bs: 32 }),
-    vocab: ['a', 'b', 'c', 'd'],
-  }, model, { log: null, ...o });
-}
+const learner = (o: LearnerOptions): Learner => tinyLearner(o, { torch: 4, train: 8, valid: 9, shuffle: 2 });
 
 test('channels_last trains as NCHW does', async () => {
   const nchw = await learner({}).fitOneCycle(2, 1e-2);
