@@ -14,11 +14,12 @@ export { TensorLoader } from './learner/tensor-loader.js';
 export { lrFind, type LrFindResult, type LrSuggestions } from './learner/lr-find.js';
 export { EarlyStopping, KeepBest, ReduceLROnPlateau, overTrainingEpoch, overTrainingSummary } from './learner/callbacks.js';
 export { accuracy, errorRate, topKAccuracy, type Metric } from './learner/metrics.js';
-export { loadModel, ExportedModel, ModelFileError, type ModelMeta } from './learner/export.js';
+export { loadModel, loadLearner, ExportedModel, ModelFileError, type ModelMeta } from './learner/export.js';
+export { predictImage, loadImage, type ImagePrediction, type PredictOptions, type Preprocess } from './learner/predict.js';
 export { Interpretation, type TopLoss, type ClassReport } from './interpret/interpret.js';
 export {
-  DataLoaders, ImageLoader, DataError, folderDataset, csvDataset, showBatch, decodeImage, AUG_DEFAULTS, IMAGENET_STATS,
-  type DataLoadersOptions, type Skipped, type AugOptions,
+  DataLoaders, ImageLoader, DataError, folderDataset, csvDataset, showBatch, decodeImage, probeImage, AUG_DEFAULTS, IMAGENET_STATS,
+  type DataLoadersOptions, type ImageInput, type Skipped, type AugOptions,
 } from './data/index.js';
 export { loadPretrained, resolveWeights, isCached, cacheDir, WeightsError } from './models/weights.js';
 export { VERSION } from './version.js';

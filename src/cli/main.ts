@@ -35,9 +35,10 @@ commands:
   interpret <model> <data> [--valid-pct --seed --bs --item-size --threads --json FILE]
                       an exported model on the data's validation split: confusion matrix, most confused,
                       top losses, per-class precision/recall/F1 with advice
-  predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--json]
+  predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--tta N] [--json]
                       the top classes of each image; <model> is a zoo architecture (ImageNet classes,
-                      with its ImageNet weights or a weights file) or a model file visiontune exported
+                      with its ImageNet weights or a weights file) or a model file visiontune exported;
+                      --tta N averages N augmented passes with the plain one, as fastai's tta
 
 options for every command:
   -h, --help          this text
@@ -112,13 +113,13 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       }
       case 'predict': {
         const { values, positionals } = parse(rest, {
-          weights: { type: 'string' }, 'top-k': { type: 'string', default: '5' }, json: { type: 'boolean' },
+          weights: { type: 'string' }, 'top-k': { type: 'string', default: '5' }, tta: { type: 'string', default: '0' }, json: { type: 'boolean' },
         }, true);
         const [model, ...files] = positionals;
         if (!model) throw new UsageError('predict: give a model (a zoo architecture or an exported .safetensors file) and images');
         const download = downloadProgress();
         try {
-          await predictCommand({ model, files, weights: values.weights as string | undefined, topK: Number(values['top-k']), json: Boolean(values.json) },
+          await predictCommand({ model, files, weights: values.weights as string | undefined, topK: Number(values['top-k']), tta: Number(values.tta), json: Boolean(values.json) },
             out, download.onProgress);
         } finally {
           download.end();

@@ -14,6 +14,8 @@ export interface PredictArgs {
   weights?: string;
   topK: number;
   json: boolean;
+  /** Test-time augmentation passes per image (0: off). */
+  tta?: number;
 }
 
 /** Returns the predictions; prints them as text or JSON. */
@@ -21,17 +23,17 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   Promise<FilePredictions[]> {
   if (a.files.length === 0) throw new UsageError('predict: give at least one image file after the model');
   if (!Number.isInteger(a.topK) || a.topK < 1) throw new UsageError(`--top-k must be a positive integer, got ${a.topK}`);
+  const tta = a.tta ?? 0;
+  if (!Number.isInteger(tta) || tta < 0) throw new UsageError(`--tta must be a whole number of passes (0 for none), got ${a.tta}`);
   let results: FilePredictions[];
   if (!ZOO.has(a.model) && (a.model.endsWith('.safetensors') || (existsSync(a.model) && statSync(a.model).isFile()))) {
     if (a.weights) throw new UsageError('--weights goes with a zoo architecture, not with an exported model file');
     const exported = loadModel(a.model);
-    const { size, normalization } = exported.meta;
-    results = await predictFiles(exported.model, exported.classes, a.files,
-      { resizeSize: size, cropSize: size, ...normalization }, a.topK);
+    results = await predictFiles(exported.model, exported.classes, a.files, exported.preprocess, a.topK, { tta });
   } else {
     const entry = zooEntry(a.model);
     const model = await loadPretrained(entry, a.weights ?? 'imagenet', { onProgress: progress });
-    results = await predictFiles(model, IMAGENET_CLASSES, a.files, entry.weights.transforms, a.topK);
+    results = await predictFiles(model, IMAGENET_CLASSES, a.files, entry.weights.transforms, a.topK, { tta });
   }
   if (a.json) {
     out(JSON.stringify(results, null, 2));

@@ -42,6 +42,12 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
+/** An image file's path, or the file's bytes (an upload, say); skips name a Buffer '<buffer>'. */
+export type ImageInput = string | Buffer;
+
+/** The name a skip gives an input: its path, or '<buffer>' for bytes. */
+export const inputName = (input: ImageInput): string => (typeof input === 'string' ? input : '<buffer>');
+
 export type DecodeResult = { ok: true; image: RawImage } | { ok: false; skipped: Skipped };
 export type ProbeResult = { ok: true; height: number; width: number } | { ok: false; skipped: Skipped };
 
@@ -50,12 +56,13 @@ const skip = (path: string, reason: SkipReason, detail: string): { ok: false; sk
 
 // Why a file the decoder refused is unusable: its container says truncated or corrupt; the
 // decoder's own message is kept as the detail.
-async function reasonOf(path: string, e: unknown): Promise<{ ok: false; skipped: Skipped }> {
+async function reasonOf(input: ImageInput, e: unknown): Promise<{ ok: false; skipped: Skipped }> {
+  const path = inputName(input);
   const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0].replace(/^Input (file|buffer) (has corrupt header|contains): /, '');
   if (/pixel limit/i.test(msg)) return skip(path, 'too large', msg);
   let found: Sniff;
   try {
-    found = await sniff(path);
+    found = await sniff(input);
   } catch (err) {
     return skip(path, 'unreadable', (err as Error).message);
   }
@@ -64,23 +71,32 @@ async function reasonOf(path: string, e: unknown): Promise<{ ok: false; skipped:
   return skip(path, 'corrupt', `${found.format.toUpperCase()} file the decoder cannot read (${msg})`);
 }
 
-/** Returns the image's upright size from its header alone, or why it cannot be used. */
-export async function probeImage(path: string, o: { maxPixels?: number } = {}): Promise<ProbeResult> {
-  const maxPixels = o.maxPixels ?? DEFAULT_MAX_PIXELS;
+// Why a file cannot be opened at all, or null when it can; bytes only need to be there.
+async function unopenable(input: ImageInput): Promise<{ ok: false; skipped: Skipped } | null> {
+  if (typeof input !== 'string') return input.length === 0 ? skip(inputName(input), 'empty', 'the buffer has 0 bytes') : null;
   try {
-    const st = await fs.stat(path);
-    if (!st.isFile()) return skip(path, 'unreadable', 'not a regular file');
-    if (st.size === 0) return skip(path, 'empty', 'the file has 0 bytes');
-    await fs.access(path, fs.constants.R_OK);
+    const st = await fs.stat(input);
+    if (!st.isFile()) return skip(input, 'unreadable', 'not a regular file');
+    if (st.size === 0) return skip(input, 'empty', 'the file has 0 bytes');
+    await fs.access(input, fs.constants.R_OK);
+    return null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return skip(path, code === 'ENOENT' ? 'missing' : 'unreadable', (e as Error).message);
+    return skip(input, code === 'ENOENT' ? 'missing' : 'unreadable', (e as Error).message);
   }
+}
+
+/** Returns the image's upright size from its header alone, or why it cannot be used. */
+export async function probeImage(input: ImageInput, o: { maxPixels?: number } = {}): Promise<ProbeResult> {
+  const maxPixels = o.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const path = inputName(input);
+  const refused = await unopenable(input);
+  if (refused) return refused;
   let meta: Metadata;
   try {
-    meta = await sharp(path, { limitInputPixels: false }).metadata();
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
-    return reasonOf(path, e);
+    return reasonOf(input, e);
   }
   const { width, height } = meta;
   if (!width || !height) return skip(path, 'corrupt', 'the header gives no image size');
@@ -95,16 +111,17 @@ export async function probeImage(path: string, o: { maxPixels?: number } = {}): 
 /**
  * Returns the image as 8-bit sRGB channels-first pixels: EXIF orientation applied, alpha
  * composited on white, greyscale/CMYK/16-bit converted, the first frame of an animation,
- * resized to `size` by `method` when given; or the reason the file is skipped. Only reads the file.
+ * resized to `size` by `method` when given; or the reason the file (or buffer) is skipped. Only
+ * reads the file.
  */
-export async function decodeImage(path: string, o: DecodeOptions = {}): Promise<DecodeResult> {
-  const probe = await probeImage(path, o);
+export async function decodeImage(input: ImageInput, o: DecodeOptions = {}): Promise<DecodeResult> {
+  const probe = await probeImage(input, o);
   if (!probe.ok) return probe;
   const { size, method = 'crop' } = o;
   try {
     // failOn 'error': a file the decoder cannot finish is skipped; damaged pixel data inside an
     // intact structure decodes with the damage, as PIL does, rather than losing the image.
-    let img = sharp(path, { limitInputPixels: false, failOn: 'error', page: 0 })
+    let img = sharp(input, { limitInputPixels: false, failOn: 'error', page: 0 })
       .rotate()
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .toColourspace('srgb');
@@ -116,7 +133,7 @@ export async function decodeImage(path: string, o: DecodeOptions = {}): Promise<
     const image = toChw(data, info.height, info.width, info.channels);
     return { ok: true, image: size !== undefined && method === 'pad' ? reflectPad(image, size) : image };
   } catch (e) {
-    return reasonOf(path, e);
+    return reasonOf(input, e);
   }
 }
 

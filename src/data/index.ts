@@ -7,8 +7,8 @@ export {
 } from './sources.js';
 export { summarize, formatSummary, IMBALANCE_RATIO, MIN_TRAIN_IMAGES, type DatasetSummary } from './summary.js';
 export {
-  decodeImage, probeImage, DEFAULT_MAX_PIXELS, DEFAULT_ITEM_SIZE,
-  type RawImage, type ResizeMethod, type DecodeOptions, type DecodeResult,
+  decodeImage, probeImage, inputName, DEFAULT_MAX_PIXELS, DEFAULT_ITEM_SIZE,
+  type RawImage, type ResizeMethod, type DecodeOptions, type DecodeResult, type ImageInput,
 } from './decode.js';
 export { presize, type PresizeOptions, type PresizedItem, type PresizedSet } from './presize.js';
 export {

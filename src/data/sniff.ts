@@ -23,17 +23,22 @@ function magic(head: Buffer): Container | null {
   return null;
 }
 
-async function readAt(fh: fs.FileHandle, pos: number, n: number): Promise<Buffer> {
-  const buf = Buffer.alloc(n);
-  const { bytesRead } = await fh.read(buf, 0, n, pos);
-  return buf.subarray(0, bytesRead);
+/** Up to `n` bytes at `pos` (fewer at the end). */
+type ReadAt = (pos: number, n: number) => Promise<Buffer>;
+
+function fileReader(fh: fs.FileHandle): ReadAt {
+  return async (pos, n) => {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, pos);
+    return buf.subarray(0, bytesRead);
+  };
 }
 
 // ISO-BMFF (AVIF, HEIF): the top-level boxes' sizes must fit in the file.
-async function boxesOverrun(fh: fs.FileHandle, size: number): Promise<boolean> {
+async function boxesOverrun(readAt: ReadAt, size: number): Promise<boolean> {
   let pos = 0;
   for (let i = 0; i < 64 && pos < size; i++) {
-    const h = await readAt(fh, pos, 16);
+    const h = await readAt(pos, 16);
     if (h.length < 8) return true;
     let len = h.readUInt32BE(0);
     if (len === 1) {
@@ -48,34 +53,41 @@ async function boxesOverrun(fh: fs.FileHandle, size: number): Promise<boolean> {
   return pos > size;
 }
 
-/** Returns the file's container and whether it is cut short; unknown containers are never called truncated. */
-export async function sniff(path: string): Promise<Sniff> {
-  const fh = await fs.open(path, 'r');
+/**
+ * Returns the container of the file at `input` (or of the bytes given) and whether it is cut
+ * short; unknown containers are never called truncated.
+ */
+export async function sniff(input: string | Buffer): Promise<Sniff> {
+  if (Buffer.isBuffer(input)) return sniffWith((pos, n) => Promise.resolve(input.subarray(pos, pos + n)), input.length);
+  const fh = await fs.open(input, 'r');
   try {
-    const size = (await fh.stat()).size;
-    const head = Buffer.alloc(16);
-    head.set(await readAt(fh, 0, 16));
-    const format = magic(head);
-    const tail = await readAt(fh, Math.max(0, size - 32), 32);
-    let end = tail.length;
-    while (end > 0 && tail[end - 1] === 0) end--; // some writers pad with zeros
-    const trimmed = tail.subarray(0, end);
-    let truncated = false;
-    switch (format) {
-      case 'jpeg': truncated = !(trimmed[trimmed.length - 2] === 0xff && trimmed[trimmed.length - 1] === 0xd9); break;
-      case 'png': truncated = !tail.includes('IEND', 0, 'latin1'); break;
-      case 'gif': truncated = trimmed[trimmed.length - 1] !== 0x3b; break;
-      case 'webp': truncated = head.readUInt32LE(4) + 8 > size; break;
-      case 'tiff': {
-        const ifd = ascii(head, 0, 2) === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
-        truncated = ifd >= size;
-        break;
-      }
-      case 'heif': truncated = await boxesOverrun(fh, size); break;
-      default: break;
-    }
-    return { format, truncated };
+    return await sniffWith(fileReader(fh), (await fh.stat()).size);
   } finally {
     await fh.close();
   }
+}
+
+async function sniffWith(readAt: ReadAt, size: number): Promise<Sniff> {
+  const head = Buffer.alloc(16);
+  head.set(await readAt(0, 16));
+  const format = magic(head);
+  const tail = await readAt(Math.max(0, size - 32), 32);
+  let end = tail.length;
+  while (end > 0 && tail[end - 1] === 0) end--; // some writers pad with zeros
+  const trimmed = tail.subarray(0, end);
+  let truncated = false;
+  switch (format) {
+    case 'jpeg': truncated = !(trimmed[trimmed.length - 2] === 0xff && trimmed[trimmed.length - 1] === 0xd9); break;
+    case 'png': truncated = !tail.includes('IEND', 0, 'latin1'); break;
+    case 'gif': truncated = trimmed[trimmed.length - 1] !== 0x3b; break;
+    case 'webp': truncated = head.readUInt32LE(4) + 8 > size; break;
+    case 'tiff': {
+      const ifd = ascii(head, 0, 2) === 'II' ? head.readUInt32LE(4) : head.readUInt32BE(4);
+      truncated = ifd >= size;
+      break;
+    }
+    case 'heif': truncated = await boxesOverrun(readAt, size); break;
+    default: break;
+  }
+  return { format, truncated };
 }

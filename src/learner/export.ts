@@ -4,6 +4,8 @@ import { F, noGrad, tidy, tensor, type Tensor } from '../torch/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { zooEntry } from '../models/registry.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
+import { predictImage, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
+import type { ImageInput } from '../data/decode.js';
 import { VERSION } from '../version.js';
 
 /** What an exported model file says about itself (`__metadata__.visiontune`, JSON). */
@@ -40,6 +42,17 @@ export class ExportedModel {
 
   get classes(): string[] { return this.meta.classes; }
 
+  /** The inference transform: shorter side to the training size, centre square, normalisation. */
+  get preprocess(): Preprocess {
+    const { size, normalization } = this.meta;
+    return { resizeSize: size, cropSize: size, ...normalization };
+  }
+
+  /** Returns the class of one image, a file path or its bytes, with every class's probability. */
+  predict(input: ImageInput, o: PredictOptions = {}): Promise<ImagePrediction> {
+    return predictImage(this.model, this.classes, input, this.preprocess, o);
+  }
+
   /** Returns class probabilities [N, C] for images [N, 3, H, W] with values in [0, 1] (normalised here). */
   probabilities(images: Tensor): Tensor {
     const { mean, std } = this.meta.normalization;
@@ -51,7 +64,7 @@ export class ExportedModel {
   }
 }
 
-/** Rebuilds the model an exported file describes and loads its weights. */
+/** Rebuilds the model an exported file describes and loads its weights (fastai's load_learner). */
 export function loadModel(path: string): ExportedModel {
   const { tensors, metadata } = readSafetensors(path);
   if (!metadata.visiontune) throw new ModelFileError(path, 'not a visiontune model: its safetensors metadata has no "visiontune" entry');
@@ -74,3 +87,6 @@ export function loadModel(path: string): ExportedModel {
   }
   return new ExportedModel(model, meta);
 }
+
+/** fastai's name for loadModel. */
+export const loadLearner = loadModel;

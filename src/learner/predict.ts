@@ -1,7 +1,9 @@
 // Inference on image files: each decoded (EXIF orientation, alpha on white, sRGB), its shorter
 // side resized, the centre cropped, then classified; the top classes with probabilities.
 import { tensor, noGrad, tidy, stack, type Tensor } from '../torch/index.js';
-import { decodeImage } from '../data/decode.js';
+import { decodeImage, inputName, type ImageInput } from '../data/decode.js';
+import { augmentBatch, drawAugParams } from '../data/augment.js';
+import { seededRandom } from '../data/synthetic.js';
 import { DataError } from '../data/errors.js';
 import type { Module } from '../nn/index.js';
 import type { EvalTransforms } from '../models/registry.js';
@@ -20,42 +22,101 @@ export interface FilePredictions {
   predictions: Prediction[];
 }
 
-/** Returns the image at `path` as a normalised float tensor [3, crop, crop]; throws DataError if it cannot be used. */
-export async function loadImage(path: string, p: Preprocess): Promise<Tensor> {
-  const r = await decodeImage(path, { size: p.resizeSize, method: 'crop' });
-  if (!r.ok) throw new DataError(`cannot use the image (${r.skipped.reason}: ${r.skipped.detail})`, path, 'give a JPEG, PNG, WebP, GIF, TIFF or AVIF file');
+/** One image's prediction: the most probable class and every class's probability. */
+export interface ImagePrediction {
+  label: string;
+  index: number;
+  /** Per class, in the model's class order. */
+  probs: number[];
+}
+
+export interface PredictOptions {
+  /**
+   * Test-time augmentation as in fastai's tta: this many passes with the training augmentation,
+   * averaged and blended with the plain pass as (1 − beta)·augmented + beta·plain. 0 (default): off.
+   */
+  tta?: number;
+  beta?: number;
+  /** Seed of the augmentation draws, so a prediction repeats. Default 0. */
+  seed?: number;
+}
+
+// The image's shorter side resized, then torchvision's centre crop: uint8 [3, crop, crop].
+async function centreCrop(input: ImageInput, p: Preprocess): Promise<Tensor> {
+  const r = await decodeImage(input, { size: p.resizeSize, method: 'crop' });
+  const name = inputName(input);
+  if (!r.ok) throw new DataError(`cannot use the image (${r.skipped.reason}: ${r.skipped.detail})`, name, 'give a JPEG, PNG, WebP, GIF, TIFF or AVIF image');
   const { data, height, width } = r.image;
   if (height < p.cropSize || width < p.cropSize) {
-    throw new DataError(`the image decoded to ${width}×${height}, smaller than the ${p.cropSize} px crop`, path, 'this is a bug in visiontune; please report it');
+    throw new DataError(`the image decoded to ${width}×${height}, smaller than the ${p.cropSize} px crop`, name, 'this is a bug in visiontune; please report it');
   }
   return tidy(() => {
-    const full = tensor(data, { shape: [3, height, width], dtype: 'uint8' });
-    // torchvision's centre crop: offsets round((H − C) / 2).
+    // Offsets round((H − C) / 2), as torchvision's CenterCrop.
     const top = Math.round((height - p.cropSize) / 2);
     const left = Math.round((width - p.cropSize) / 2);
-    const crop = full.narrow(1, top, p.cropSize).narrow(2, left, p.cropSize).float().div(255);
-    return crop.sub(tensor(p.mean, { shape: [3, 1, 1] })).div(tensor(p.std, { shape: [3, 1, 1] }));
+    return tensor(data, { shape: [3, height, width], dtype: 'uint8' }).narrow(1, top, p.cropSize).narrow(2, left, p.cropSize).contiguous();
   });
 }
 
-/** Returns the top-k classes of each file under `model` (logits out), in the files' order. */
-export async function predictFiles(model: Module, classes: readonly string[], files: string[], p: Preprocess,
-  topK = 5, batchSize = 16): Promise<FilePredictions[]> {
+/** Returns the image (a path or its bytes) as a normalised float tensor [3, crop, crop]; throws DataError if it cannot be used. */
+export async function loadImage(input: ImageInput, p: Preprocess): Promise<Tensor> {
+  const crop = await centreCrop(input, p);
+  const x = normalise(crop, p);
+  crop.dispose();
+  return x;
+}
+
+const normalise = (crop: Tensor, p: Preprocess): Tensor =>
+  tidy(() => crop.float().div(255).sub(tensor(p.mean, { shape: [3, 1, 1] })).div(tensor(p.std, { shape: [3, 1, 1] })));
+
+/** Returns `model`'s prediction (logits out) for one image, a path or its bytes; optionally with test-time augmentation. */
+export async function predictImage(model: Module, classes: readonly string[], input: ImageInput, p: Preprocess,
+  o: PredictOptions = {}): Promise<ImagePrediction> {
+  const n = o.tta ?? 0;
+  const beta = o.beta ?? 0.25;
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`tta must be a whole number of passes ≥ 0, got ${n}`);
+  if (!(beta >= 0 && beta <= 1)) throw new RangeError(`beta must be in [0, 1], got ${beta}`);
+  const crop = await centreCrop(input, p);
   model.eval();
+  const probs = noGrad(() => tidy(() => {
+    const plain = model.forward(normalise(crop, p).unsqueeze(0)).softmax(1);
+    if (n === 0) return plain;
+    const copies = crop.unsqueeze(0).expand(n, 3, p.cropSize, p.cropSize);
+    const stats = { mean: p.mean, std: p.std };
+    const augmented = model.forward(augmentBatch(copies, drawAugParams(n, seededRandom(o.seed ?? 0)), p.cropSize, stats)).softmax(1);
+    return augmented.mean([0], true).mul(1 - beta).add(plain.mul(beta));
+  }));
+  crop.dispose();
+  const values = Array.from(probs.toArray());
+  probs.dispose();
+  const index = values.indexOf(Math.max(...values));
+  return { label: classes[index], index, probs: values };
+}
+
+/**
+ * Returns the top-k classes of each file under `model` (logits out), in the files' order; in
+ * batches, or one file at a time with test-time augmentation when `o.tta` asks for it.
+ */
+export async function predictFiles(model: Module, classes: readonly string[], files: string[], p: Preprocess,
+  topK = 5, o: PredictOptions & { batchSize?: number } = {}): Promise<FilePredictions[]> {
+  const k = Math.min(topK, classes.length);
+  const top = (probs: ArrayLike<number>): Prediction[] => Array.from(probs, (prob, index) => ({ label: classes[index], index, prob }))
+    .sort((a, b) => b.prob - a.prob || a.index - b.index).slice(0, k);
   const out: FilePredictions[] = [];
+  if (o.tta) {
+    for (const file of files) out.push({ file, predictions: top((await predictImage(model, classes, file, p, o)).probs) });
+    return out;
+  }
+  model.eval();
+  const batchSize = o.batchSize ?? 16;
   for (let i = 0; i < files.length; i += batchSize) {
     const chunk = files.slice(i, i + batchSize);
     const images = await Promise.all(chunk.map((f) => loadImage(f, p)));
     const probs = noGrad(() => tidy(() => model.forward(stack(images)).softmax(1)));
     for (const img of images) img.dispose();
-    const { values, indices } = probs.topk(Math.min(topK, classes.length), 1);
-    const v = values.toArray();
-    const ix = indices.toArray();
-    const k = values.size(1);
-    chunk.forEach((file, j) => {
-      out.push({ file, predictions: Array.from({ length: k }, (_, r) => ({ label: classes[ix[j * k + r]], index: ix[j * k + r], prob: v[j * k + r] })) });
-    });
-    for (const t of [probs, values, indices]) t.dispose();
+    const all = probs.toArray();
+    probs.dispose();
+    chunk.forEach((file, j) => out.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
   }
   return out;
 }

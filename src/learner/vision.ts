@@ -6,6 +6,8 @@ import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { exportModel } from './export.js';
+import { predictImage, type ImagePrediction, type PredictOptions } from './predict.js';
+import type { ImageInput } from '../data/decode.js';
 
 export interface VisionLearnerOptions extends LearnerOptions {
   /**
@@ -60,14 +62,28 @@ export class VisionLearner extends Learner {
     return { probs, targets: plain.targets };
   }
 
+  /** The normalisation the loaders apply: the option, else the weights' (ImageNet's). */
+  get normalization(): { mean: [number, number, number]; std: [number, number, number] } {
+    const t = zooEntry(this.arch).weights.transforms;
+    return this.visionOptions.normalization ?? { mean: t.mean, std: t.std };
+  }
+
+  /**
+   * Returns the class of one image, a file path or its bytes, with every class's probability:
+   * the shorter side resized to the training size, the centre square, the learner's normalisation.
+   */
+  predict(input: ImageInput, o: PredictOptions = {}): Promise<ImagePrediction> {
+    const size = this.visionOptions.size ?? 224;
+    return predictImage(this.model, this.dls.vocab, input, { resizeSize: size, cropSize: size, ...this.normalization }, o);
+  }
+
   /** Writes the model and what it needs at inference (classes, size, normalisation) to one .safetensors file. */
   export(path: string): void {
-    const t = zooEntry(this.arch).weights.transforms;
     exportModel(path, this.model, {
       architecture: this.arch,
       classes: [...this.dls.vocab],
       size: this.visionOptions.size ?? 224,
-      normalization: this.visionOptions.normalization ?? { mean: t.mean, std: t.std },
+      normalization: this.normalization,
       head: this.visionOptions.head ?? {},
     });
   }

@@ -78,12 +78,18 @@ test('predict with an exported model uses its classes, size and normalisation', 
     assert.deepEqual(o.predictions.map((p) => p.label).sort(), ['checker', 'disc', 'stripes']);
     const total = o.predictions.reduce((s, p) => s + p.prob, 0);
     assert.ok(Math.abs(total - 1) < 1e-5, `probabilities sum to ${total}`);
+    const withTta = visiontune(['predict', f.exported, f.images[0], '--tta', '2', '--top-k', '2', '--json']);
+    assert.equal(withTta.code, 0, withTta.stderr);
+    const [t] = JSON.parse(withTta.stdout) as Out[];
+    assert.equal(t.predictions.length, 2);
+    assert.ok(t.predictions[0].prob >= t.predictions[1].prob);
+    assert.notDeepEqual(t.predictions.map((p) => p.prob), o.predictions.slice(0, 2).map((p) => p.prob), 'augmented passes change the probabilities');
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
   }
 });
 
-test('predict errors are one line: unknown arch, missing image, bad weights file, offline, no images', async () => {
+test('predict errors are one line: unknown arch, missing image, bad weights file, offline, no images, bad --tta', async () => {
   const f = await fixture();
   try {
     const junk = path.join(f.dir, 'junk.pth');
@@ -93,6 +99,7 @@ test('predict errors are one line: unknown arch, missing image, bad weights file
     assertOneLineError(visiontune(['predict', 'mobilenet_v2', '--weights', junk, f.images[0]]), 1, /junk\.pth/);
     assertOneLineError(visiontune(['predict', 'mobilenet_v2', f.images[0]], { VISIONTUNE_HOME: f.dir }), 1, /--weights FILE/);
     assertOneLineError(visiontune(['predict', 'mobilenet_v2']), 2, /at least one image/);
+    assertOneLineError(visiontune(['predict', f.exported, f.images[0], '--tta', 'many']), 2, /--tta must be a whole number/);
     assertOneLineError(visiontune(['predict', f.exported, f.images[0], '--weights', f.weights]), 2, /--weights goes with a zoo architecture/);
   } finally {
     rmSync(f.dir, { recursive: true, force: true });

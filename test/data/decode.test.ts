@@ -118,3 +118,16 @@ test('the pixel limit is read from the header and is configurable', async () => 
   assert.ok(!r.ok && r.skipped.reason === 'too large' && /20000|0\.0 MP|maxPixels/.test(r.skipped.detail), JSON.stringify(r));
   assert.ok((await decodeImage(file, { maxPixels: 20_000 })).ok);
 });
+
+test('a Buffer decodes exactly as its file does, and bad bytes are skipped with the same reasons', async () => {
+  const dir = tempDir();
+  const file = await write(path.join(dir, 'photo.jpg'), drawn(50, 40, (x, y) => [5 * x, 6 * y, 100]), 'jpeg');
+  for (const o of [{}, { size: 32 }, { size: 32, method: 'pad' as const }]) {
+    assert.deepEqual(await decodeImage(readFileSync(file), o), await decodeImage(file, o), JSON.stringify(o));
+  }
+  assert.deepEqual(await probeImage(readFileSync(file)), { ok: true, height: 40, width: 50 });
+  for (const [reason, bad] of Object.entries(await writeBadFiles(dir))) {
+    const r = await decodeImage(readFileSync(bad), { size: 32 });
+    assert.ok(!r.ok && r.skipped.reason === reason && r.skipped.path === '<buffer>', `${reason}: ${JSON.stringify(r.ok ? 'decoded' : r.skipped)}`);
+  }
+});
