@@ -39,7 +39,14 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor 
 }
 
 export function relu(x: Tensor): Tensor { return t('aten::relu', x.handle); }
-export function relu6(x: Tensor): Tensor { return t('aten::hardtanh', x.handle, 0, 6); }
+/**
+ * min(max(x, 0), 6), as PyTorch's hardtanh(x, 0, 6). On bfloat16 (autocast) it is clamp(x, 0, 6):
+ * the same values, and the same gradient except at exactly 0 and 6, because libtorch 1.13 has no
+ * bfloat16 hardtanh backward on CPU.
+ */
+export function relu6(x: Tensor): Tensor {
+  return x.dtype === 'bfloat16' ? t('aten::clamp', x.handle, 0, 6) : t('aten::hardtanh', x.handle, 0, 6);
+}
 export function silu(x: Tensor): Tensor { return t('aten::silu', x.handle); }
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor { return t('aten::gelu', x.handle, approximate); }
 export function sigmoid(x: Tensor): Tensor { return t('aten::sigmoid', x.handle); }

@@ -1,4 +1,4 @@
-// Learner options: channels_last gives the same training as NCHW; gradient accumulation steps
+// Learner options: channels_last gives the same training as NCHW; bf16 autocast comes close; gradient accumulation steps
 // the optimizer once per `gradAccum` batches; label smoothing changes the loss as PyTorch's does.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,19 @@ test('channels_last trains as NCHW does', async () => {
       assert.ok(Math.abs(r[k] - nchw[e][k]) <= 1e-3 * Math.abs(nchw[e][k]), `epoch ${e} ${k}: ${r[k]} vs ${nchw[e][k]}`);
     }
   });
+});
+
+test('bf16 autocast trains with float32 weights and losses near float32 training', async () => {
+  const fp32 = await learner({}).fitOneCycle(2, 1e-2);
+  const bf = learner({ bf16: true });
+  const rows = await bf.fitOneCycle(2, 1e-2);
+  assert.ok(bf.model.parameters().every((p) => p.dtype === 'float32'));
+  rows.forEach((r, e) => {
+    for (const k of ['train_loss', 'valid_loss'] as const) {
+      assert.ok(Number.isFinite(r[k]) && Math.abs(r[k] - fp32[e][k]) <= 0.05 * Math.abs(fp32[e][k]), `epoch ${e} ${k}: ${r[k]} vs ${fp32[e][k]}`);
+    }
+  });
+  assert.ok(rows.some((r, e) => r.train_loss !== fp32[e].train_loss), 'bfloat16 rounding shows in the losses');
 });
 
 test('gradient accumulation steps the optimizer once every gradAccum batches', async () => {
