@@ -2,6 +2,7 @@
 # Prints one JSON line: images/s.
 import json, sys, time
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
@@ -9,13 +10,32 @@ c = json.loads(sys.argv[1])
 torch.set_num_threads(c['threads'])
 torch.manual_seed(0)
 model = getattr(torchvision.models, c['arch'])(num_classes=c['classes'])
+bf16 = c['precision'] == 'bf16'
+
+
+class ReLU6Clamp(nn.Module):
+    def forward(self, x):
+        return x.clamp(0, 6)
+
+
+def clamp_relu6(m):
+    # libtorch 1.13 has no bfloat16 hardtanh backward on CPU, so torchvision's ReLU6 cannot train
+    # under bf16 autocast; visiontune's relu6 is clamp(0, 6) on bfloat16, and so is this one.
+    for name, child in m.named_children():
+        if isinstance(child, nn.ReLU6):
+            setattr(m, name, ReLU6Clamp())
+        else:
+            clamp_relu6(child)
+
+
+if bf16:
+    clamp_relu6(model)
 x = torch.rand(c['batch'], 3, c['size'], c['size'])
 y = torch.randint(0, c['classes'], (c['batch'],))
 if c['format'] == 'channels_last':
     model = model.to(memory_format=torch.channels_last)
     x = x.contiguous(memory_format=torch.channels_last)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-bf16 = c['precision'] == 'bf16'
 
 def step():
     if c['mode'] == 'eval':

@@ -4,7 +4,8 @@
 // runs here and then in Python, in alternating rounds, so both sides see the same machine. The last line
 // is `ratio <the smallest visiontune ÷ torchvision ratio>`.
 // Environment: BENCH_ARCHS, BENCH_PRECISIONS (fp32,bf16; bf16 only where the CPU has bf16
-// instructions unless named), BENCH_STEPS (3), BENCH_ROUNDS (2).
+// instructions unless named), BENCH_FORMATS (nchw,channels_last), BENCH_MODES (eval,train), BENCH_STEPS (3),
+// BENCH_ROUNDS (2).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,8 @@ const common = {
 };
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const archs = (process.env.BENCH_ARCHS ?? 'efficientnet_v2_s,mobilenet_v2').split(',');
+const formats = (process.env.BENCH_FORMATS ?? 'nchw,channels_last').split(',') as Config['format'][];
+const modes = (process.env.BENCH_MODES ?? 'eval,train').split(',') as Config['mode'][];
 
 // Without bf16 instructions libtorch emulates bf16 arithmetic, at a tenth of fp32's speed or
 // less: those runs would take an hour and measure only the emulation, so they are opt-in there.
@@ -103,8 +106,8 @@ console.log('arch                precision  format         mode   visiontune  to
 let smallest = Infinity;
 for (const arch of archs) {
   for (const precision of precisions) {
-    for (const format of ['nchw', 'channels_last'] as const) {
-      for (const mode of ['eval', 'train'] as const) {
+    for (const format of formats) {
+      for (const mode of modes) {
         const c = { arch, precision, format, mode };
         // Rounds alternate between the two sides; each side's best round counts (noise only slows).
         let ours: number | string = 0;

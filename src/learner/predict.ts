@@ -1,5 +1,6 @@
-// Inference on image files: each decoded (EXIF orientation, alpha on white, sRGB), its shorter
-// side resized, the centre cropped, then classified; the top classes with probabilities.
+// Inference on images (files or their bytes): each decoded (EXIF orientation, alpha on white,
+// sRGB), its shorter side resized, the centre cropped, then classified, optionally with
+// test-time augmentation; every class's probability, or the top classes.
 import { tensor, noGrad, tidy, stack, type Tensor } from '../torch/index.js';
 import { decodeImage, inputName, type ImageInput } from '../data/decode.js';
 import { augmentBatch, drawAugParams } from '../data/augment.js';
