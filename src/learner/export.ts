@@ -5,7 +5,7 @@ import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { zooEntry } from '../models/registry.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { predictImage, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
-import type { ImageInput } from '../data/decode.js';
+import type { ImageInput, ResizeMethod } from '../data/decode.js';
 import { VERSION } from '../version.js';
 
 /** What an exported model file says about itself (`__metadata__.visiontune`, JSON). */
@@ -18,6 +18,12 @@ export interface ModelMeta {
   size: number;
   normalization: { mean: [number, number, number]; std: [number, number, number] };
   head: HeadOptions;
+  /**
+   * How the training images were presized (item size and method), so that predictions make the
+   * input as validation did; absent when the learner's loaders were not image loaders.
+   */
+  itemSize?: number;
+  resizeMethod?: ResizeMethod;
 }
 
 /** A model file that cannot be used: not one of ours, or inconsistent. */
@@ -42,10 +48,14 @@ export class ExportedModel {
 
   get classes(): string[] { return this.meta.classes; }
 
-  /** The inference transform: shorter side to the training size, centre square, normalisation. */
+  /**
+   * The inference transform: the validation loader's (presized to the item size, centre square
+   * resampled to the training size) when the file records it, else the shorter side resized to
+   * the training size and the centre square; then the normalisation.
+   */
   get preprocess(): Preprocess {
-    const { size, normalization } = this.meta;
-    return { resizeSize: size, cropSize: size, ...normalization };
+    const { size, normalization, itemSize, resizeMethod } = this.meta;
+    return { resizeSize: size, cropSize: size, ...normalization, ...(itemSize ? { itemSize, method: resizeMethod ?? 'crop' } : {}) };
   }
 
   /** Returns the class of one image, a file path or its bytes, with every class's probability. */

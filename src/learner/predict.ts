@@ -1,16 +1,22 @@
 // Inference on images (files or their bytes): each decoded (EXIF orientation, alpha on white,
-// sRGB), its shorter side resized, the centre cropped, then classified, optionally with
+// sRGB) and made into the model's input as the weights' eval transform does, or, for a model
+// trained here, exactly as its validation images were; then classified, optionally with
 // test-time augmentation; every class's probability, or the top classes.
 import { tensor, noGrad, tidy, stack, type Tensor } from '../torch/index.js';
-import { decodeImage, inputName, type ImageInput } from '../data/decode.js';
-import { augmentBatch, drawAugParams } from '../data/augment.js';
+import { decodeImage, inputName, type ImageInput, type ResizeMethod } from '../data/decode.js';
+import { augmentBatch, drawAugParams, identityParams } from '../data/augment.js';
 import { seededRandom } from '../data/synthetic.js';
 import { DataError } from '../data/errors.js';
 import type { Module } from '../nn/index.js';
 import type { EvalTransforms } from '../models/registry.js';
 
-/** The eval transform's sizes and normalisation (resampling is sharp's, whatever the weights' interpolation). */
-export type Preprocess = Omit<EvalTransforms, 'interpolation'>;
+/**
+ * How an image becomes the model's input. Without `itemSize`: the weights' eval transform, the
+ * shorter side resized to resizeSize and the centre cropSize square kept (resampling is sharp's,
+ * whatever the weights' interpolation). With it: as the data loaders make validation images,
+ * presized to itemSize by `method`, the centre itemSize square resampled to cropSize.
+ */
+export type Preprocess = Omit<EvalTransforms, 'interpolation'> & { itemSize?: number; method?: ResizeMethod };
 
 export interface Prediction {
   label: string;
@@ -42,33 +48,35 @@ export interface PredictOptions {
   seed?: number;
 }
 
-// The image's shorter side resized, then torchvision's centre crop: uint8 [3, crop, crop].
+// The image decoded and centre-cropped: uint8 [3, c, c], c the crop size, or the item size.
 async function centreCrop(input: ImageInput, p: Preprocess): Promise<Tensor> {
-  const r = await decodeImage(input, { size: p.resizeSize, method: 'crop' });
+  const side = p.itemSize ?? p.cropSize;
+  const r = await decodeImage(input, p.itemSize ? { size: p.itemSize, method: p.method ?? 'crop' } : { size: p.resizeSize, method: 'crop' });
   const name = inputName(input);
   if (!r.ok) throw new DataError(`cannot use the image (${r.skipped.reason}: ${r.skipped.detail})`, name, 'give a JPEG, PNG, WebP, GIF, TIFF or AVIF image');
   const { data, height, width } = r.image;
-  if (height < p.cropSize || width < p.cropSize) {
-    throw new DataError(`the image decoded to ${width}×${height}, smaller than the ${p.cropSize} px crop`, name, 'this is a bug in visiontune; please report it');
+  if (height < side || width < side) {
+    throw new DataError(`the image decoded to ${width}×${height}, smaller than the ${side} px crop`, name, 'this is a bug in visiontune; please report it');
   }
-  return tidy(() => {
-    // Offsets round((H − C) / 2), as torchvision's CenterCrop.
-    const top = Math.round((height - p.cropSize) / 2);
-    const left = Math.round((width - p.cropSize) / 2);
-    return tensor(data, { shape: [3, height, width], dtype: 'uint8' }).narrow(1, top, p.cropSize).narrow(2, left, p.cropSize).contiguous();
-  });
+  // Offsets: torchvision's CenterCrop rounds (H − C) / 2; the validation loader halves down.
+  const offset = (d: number): number => (p.itemSize ? d >> 1 : Math.round(d / 2));
+  return tidy(() => tensor(data, { shape: [3, height, width], dtype: 'uint8' })
+    .narrow(1, offset(height - side), side).narrow(2, offset(width - side), side).contiguous());
 }
 
-/** Returns the image (a path or its bytes) as a normalised float tensor [3, crop, crop]; throws DataError if it cannot be used. */
+// uint8 crops [N, 3, c, c] → the model's normalised input [N, 3, cropSize, cropSize].
+function toInput(crops: Tensor, p: Preprocess): Tensor {
+  if (p.itemSize) return augmentBatch(crops, identityParams(crops.size(0)), p.cropSize, { mean: p.mean, std: p.std });
+  return tidy(() => crops.float().div(255).sub(tensor(p.mean, { shape: [1, 3, 1, 1] })).div(tensor(p.std, { shape: [1, 3, 1, 1] })));
+}
+
+/** Returns the image (a path or its bytes) as the model's normalised input [3, crop, crop]; throws DataError if it cannot be used. */
 export async function loadImage(input: ImageInput, p: Preprocess): Promise<Tensor> {
   const crop = await centreCrop(input, p);
-  const x = normalise(crop, p);
+  const x = tidy(() => toInput(crop.unsqueeze(0), p).squeeze(0));
   crop.dispose();
   return x;
 }
-
-const normalise = (crop: Tensor, p: Preprocess): Tensor =>
-  tidy(() => crop.float().div(255).sub(tensor(p.mean, { shape: [3, 1, 1] })).div(tensor(p.std, { shape: [3, 1, 1] })));
 
 /** Returns `model`'s prediction (logits out) for one image, a path or its bytes; optionally with test-time augmentation. */
 export async function predictImage(model: Module, classes: readonly string[], input: ImageInput, p: Preprocess,
@@ -80,9 +88,9 @@ export async function predictImage(model: Module, classes: readonly string[], in
   const crop = await centreCrop(input, p);
   model.eval();
   const probs = noGrad(() => tidy(() => {
-    const plain = model.forward(normalise(crop, p).unsqueeze(0)).softmax(1);
+    const plain = model.forward(toInput(crop.unsqueeze(0), p)).softmax(1);
     if (n === 0) return plain;
-    const copies = crop.unsqueeze(0).expand(n, 3, p.cropSize, p.cropSize);
+    const copies = crop.unsqueeze(0).expand(n, ...crop.shape);
     const stats = { mean: p.mean, std: p.std };
     const augmented = model.forward(augmentBatch(copies, drawAugParams(n, seededRandom(o.seed ?? 0)), p.cropSize, stats)).softmax(1);
     return augmented.mean([0], true).mul(1 - beta).add(plain.mul(beta));
@@ -112,9 +120,9 @@ export async function predictFiles(model: Module, classes: readonly string[], fi
   const batchSize = o.batchSize ?? 16;
   for (let i = 0; i < files.length; i += batchSize) {
     const chunk = files.slice(i, i + batchSize);
-    const images = await Promise.all(chunk.map((f) => loadImage(f, p)));
-    const probs = noGrad(() => tidy(() => model.forward(stack(images)).softmax(1)));
-    for (const img of images) img.dispose();
+    const crops = await Promise.all(chunk.map((f) => centreCrop(f, p)));
+    const probs = noGrad(() => tidy(() => model.forward(toInput(stack(crops), p)).softmax(1)));
+    for (const c of crops) c.dispose();
     const all = probs.toArray();
     probs.dispose();
     chunk.forEach((file, j) => out.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));

@@ -6,8 +6,8 @@ import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { exportModel } from './export.js';
-import { predictImage, type ImagePrediction, type PredictOptions } from './predict.js';
-import type { ImageInput } from '../data/decode.js';
+import { predictImage, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
+import type { ImageInput, ResizeMethod } from '../data/decode.js';
 
 export interface VisionLearnerOptions extends LearnerOptions {
   /**
@@ -68,13 +68,25 @@ export class VisionLearner extends Learner {
     return this.visionOptions.normalization ?? { mean: t.mean, std: t.std };
   }
 
+  /** How the training images were presized, when the loaders are image loaders (DataLoaders). */
+  get presizing(): { itemSize: number; resizeMethod: ResizeMethod } | null {
+    const train = this.dls.train;
+    return train instanceof ImageLoader ? { itemSize: train.set.itemSize, resizeMethod: train.set.method } : null;
+  }
+
+  /** The inference transform: the validation loader's when there is one (see ExportedModel.preprocess). */
+  get preprocess(): Preprocess {
+    const size = this.visionOptions.size ?? 224;
+    const presized = this.presizing;
+    return { resizeSize: size, cropSize: size, ...this.normalization, ...(presized ? { itemSize: presized.itemSize, method: presized.resizeMethod } : {}) };
+  }
+
   /**
-   * Returns the class of one image, a file path or its bytes, with every class's probability:
-   * the shorter side resized to the training size, the centre square, the learner's normalisation.
+   * Returns the class of one image, a file path or its bytes, with every class's probability;
+   * the image is made into the model's input as the validation images were.
    */
   predict(input: ImageInput, o: PredictOptions = {}): Promise<ImagePrediction> {
-    const size = this.visionOptions.size ?? 224;
-    return predictImage(this.model, this.dls.vocab, input, { resizeSize: size, cropSize: size, ...this.normalization }, o);
+    return predictImage(this.model, this.dls.vocab, input, this.preprocess, o);
   }
 
   /** Writes the model and what it needs at inference (classes, size, normalisation) to one .safetensors file. */
@@ -85,6 +97,7 @@ export class VisionLearner extends Learner {
       size: this.visionOptions.size ?? 224,
       normalization: this.normalization,
       head: this.visionOptions.head ?? {},
+      ...this.presizing,
     });
   }
 }
