@@ -1,9 +1,11 @@
 // The fine-tune benchmark: wall time of one frozen and one unfrozen epoch of `visiontune train`
 // and of fastai's recipe written in PyTorch (bench/finetune.py), on the same generated folder of
 // photos and the same initial weights, at the same thread count. Each side's epoch includes its
-// batch preparation and validation. The sides run in alternating rounds (a shared machine's
-// load swings between runs) and each phase keeps its best time. The last line is `ratio <the
-// larger of the two phases' visiontune ÷ PyTorch time>` (target ≤ 1.0).
+// batch preparation and validation. visiontune runs as a user gets it (channels_last) and with
+// `--memory-format nchw`, PyTorch's layout in fastai's recipe: the like-for-like engine
+// comparison. The sides run in rotating rounds (a shared machine's load swings between runs) and
+// each phase keeps its best time. The last line is `ratio <the larger of the two phases'
+// visiontune ÷ PyTorch time>` (target ≤ 1.0).
 // Environment: BENCH_IMAGES (300), BENCH_ARCH (mobilenet_v2), BENCH_SIZE (160), BENCH_ITEM_SIZE (224), BENCH_BS (32),
 // BENCH_ROUNDS (2).
 import { spawnSync } from 'node:child_process';
@@ -42,11 +44,12 @@ try {
   const weights = path.join(dir, `${c.arch}.pth`);
   run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${c.arch}().state_dict(), ${JSON.stringify(weights)})`]);
   console.log(`fine-tune benchmark: ${c.arch}, ${c.images} generated photos in 3 classes, item ${c.item_size} px → ${c.size} px, ` +
-    `batch ${c.bs}, ${c.threads} threads, same initial weights; one frozen and one unfrozen epoch each, best of ${rounds} alternating rounds`);
+    `batch ${c.bs}, ${c.threads} threads, same initial weights; one frozen and one unfrozen epoch each, best of ${rounds} rotating rounds`);
 
-  const visiontune = (): Phases => {
+  const visiontune = (memoryFormat: string): Phases => {
     const json = path.join(dir, 'vt.json');
     run(process.execPath, [cli, 'train', data, '--arch', c.arch, '--weights', weights, '--epochs', '1', '--freeze-epochs', '1',
+      '--memory-format', memoryFormat,
       '--size', String(c.size), '--item-size', String(c.item_size), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
       '--threads', String(c.threads), '--out', path.join(dir, 'out'), '--json', json]);
     const vt = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { seconds: number }[] };
@@ -56,24 +59,34 @@ try {
     const py = JSON.parse(run(PYTHON, [pyScript, JSON.stringify({ ...c, data, weights })]).trim().split('\n').pop() as string);
     return { frozen: py.frozen_s as number, unfrozen: py.unfrozen_s as number };
   };
-  let ours: Phases | null = null;
-  let theirs: Phases | null = null;
+  const sides = [
+    { name: 'visiontune', label: 'visiontune (channels_last)', time: () => visiontune('channels_last') },
+    { name: 'nchw', label: 'visiontune --memory-format nchw', time: () => visiontune('nchw') },
+    { name: 'pytorch', label: 'PyTorch (NCHW)', time: pytorch },
+  ];
+  const bests = new Map<string, Phases>();
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? ['vt', 'py'] : ['py', 'vt'];
-    for (const side of order) {
-      const t = side === 'vt' ? visiontune() : pytorch();
-      console.log(`round ${r + 1} ${side === 'vt' ? 'visiontune' : 'PyTorch   '}  frozen ${t.frozen.toFixed(1)} s, unfrozen ${t.unfrozen.toFixed(1)} s`);
-      if (side === 'vt') ours = best(ours, t);
-      else theirs = best(theirs, t);
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(k + r) % sides.length];
+      const t = side.time();
+      console.log(`round ${r + 1} ${side.label.padEnd(31)} frozen ${t.frozen.toFixed(1)} s, unfrozen ${t.unfrozen.toFixed(1)} s`);
+      bests.set(side.name, best(bests.get(side.name) ?? null, t));
     }
   }
-  if (!ours || !theirs) throw new Error('BENCH_ROUNDS must be at least 1');
+  const theirs = bests.get('pytorch');
+  if (!theirs) throw new Error('BENCH_ROUNDS must be at least 1');
+  const ratio = (side: string): number => {
+    const ours = bests.get(side) as Phases;
+    return Math.max(ours.frozen / theirs.frozen, ours.unfrozen / theirs.unfrozen);
+  };
 
-  console.log('phase       visiontune   PyTorch   ratio');
-  for (const phase of ['frozen', 'unfrozen'] as const) {
-    console.log(`${phase.padEnd(10)}  ${ours[phase].toFixed(1).padStart(8)} s  ${theirs[phase].toFixed(1).padStart(6)} s   ${(ours[phase] / theirs[phase]).toFixed(3)}`);
+  console.log('best of the rounds                frozen   unfrozen   ratio to PyTorch');
+  for (const side of sides) {
+    const t = bests.get(side.name) as Phases;
+    const vs = side.name === 'pytorch' ? '' : ratio(side.name).toFixed(3);
+    console.log(`${side.label.padEnd(32)} ${t.frozen.toFixed(1).padStart(6)} s ${t.unfrozen.toFixed(1).padStart(8)} s   ${vs}`);
   }
-  console.log(`ratio ${Math.max(ours.frozen / theirs.frozen, ours.unfrozen / theirs.unfrozen).toFixed(3)}`);
+  console.log(`ratio ${ratio('visiontune').toFixed(3)}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

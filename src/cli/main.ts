@@ -27,6 +27,7 @@ commands:
       --seed N          split, shuffling and weights seed (default 42)
       --early-stop N    stop after N epochs without a better valid loss, keep the best weights (default off)
       --precision P     fp32 (default) or bf16 (autocast; fast only on CPUs with bf16 instructions)
+      --memory-format F channels_last (default; faster CPU convolutions) or nchw
       --threads N       libtorch threads (default: every core)
       --out DIR         model.safetensors, history.csv (default visiontune-out)
       --json FILE       machine-readable results
@@ -71,15 +72,20 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           'freeze-epochs': { type: 'string', default: String(TRAIN_DEFAULTS.freezeEpochs) },
           lr: { type: 'string', default: TRAIN_DEFAULTS.lr }, 'early-stop': { type: 'string', default: String(TRAIN_DEFAULTS.earlyStop) },
           precision: { type: 'string', default: TRAIN_DEFAULTS.precision },
+          'memory-format': { type: 'string', default: TRAIN_DEFAULTS.memoryFormat },
           out: { type: 'string', default: TRAIN_DEFAULTS.out }, json: { type: 'string' },
         }, true);
         if (positionals.length !== 1) throw new UsageError('train: give one data folder (class folders inside)');
         const v = values as Record<string, string | undefined>;
         if (v.precision !== 'fp32' && v.precision !== 'bf16') throw new UsageError(`--precision expects fp32 or bf16, got '${v.precision}'`);
+        const memoryFormat = v['memory-format'];
+        if (memoryFormat !== 'channels_last' && memoryFormat !== 'nchw') {
+          throw new UsageError(`--memory-format expects channels_last or nchw, got '${memoryFormat}'`);
+        }
         const download = downloadProgress();
         try {
           await trainCommand({
-            data: positionals[0], arch: v.arch!, weights: v.weights!, lr: v.lr!, precision: v.precision, out: v.out!, json: v.json,
+            data: positionals[0], arch: v.arch!, weights: v.weights!, lr: v.lr!, precision: v.precision, memoryFormat, out: v.out!, json: v.json,
             epochs: numberFlag('--epochs', v.epochs, { integer: true, min: 0 }),
             freezeEpochs: numberFlag('--freeze-epochs', v['freeze-epochs'], { integer: true, min: 0 }),
             size: numberFlag('--size', v.size, { integer: true, min: 16 }),

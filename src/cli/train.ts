@@ -31,6 +31,7 @@ export interface TrainArgs {
   /** Patience of early stopping (with keep-best); 0 for off. */
   earlyStop: number;
   precision: 'fp32' | 'bf16';
+  memoryFormat: 'channels_last' | 'nchw';
   threads?: number;
   out: string;
   json?: string;
@@ -40,7 +41,8 @@ export interface TrainArgs {
 
 export const TRAIN_DEFAULTS = {
   arch: 'efficientnet_v2_s', weights: 'imagenet', epochs: 4, freezeEpochs: 1, lr: '2e-3', size: 224, itemSize: 460,
-  bs: 32, validPct: 0.2, seed: 42, earlyStop: 0, precision: 'fp32', out: 'visiontune-out',
+  bs: 32, validPct: 0.2, seed: 42, earlyStop: 0, precision: 'fp32', memoryFormat: 'channels_last',
+  out: 'visiontune-out',
 } as const;
 
 /** Returns the number in `value`, or throws a UsageError naming the flag. */
@@ -55,7 +57,7 @@ export function numberFlag(flag: string, value: string | undefined, o: { integer
 }
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
-export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'>,
+export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat'>>,
   log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void):
   Promise<{ dls: DataLoaders; learn: VisionLearner }> {
   const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read
@@ -68,7 +70,8 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   const weights = a.weights === 'none' ? null : a.weights;
   if (weights === null) log('Starting from random weights (--weights none).');
   const learn = await visionLearner(dls, a.arch, {
-    weights, size: a.size, normalization: stats, bf16: a.precision === 'bf16', callbacks, log, download: { onProgress: onDownload },
+    weights, size: a.size, normalization: stats, bf16: a.precision === 'bf16',
+    channelsLast: (a.memoryFormat ?? TRAIN_DEFAULTS.memoryFormat) === 'channels_last', callbacks, log, download: { onProgress: onDownload },
   });
   return { dls, learn };
 }

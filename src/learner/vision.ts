@@ -22,6 +22,12 @@ export interface VisionLearnerOptions extends LearnerOptions {
   size?: number;
   /** Normalisation the loaders apply; recorded in exported models. Default the weights' (ImageNet's). */
   normalization?: { mean: [number, number, number]; std: [number, number, number] };
+  /**
+   * Weights and batches in channels_last (NHWC). Default true: oneDNN's CPU convolutions need no
+   * layout conversion then (a training step of efficientnet_v2_s 6% shorter, of mobilenet_v2
+   * 27%, on a 2-core AVX2 machine); false keeps NCHW.
+   */
+  channelsLast?: boolean;
 }
 
 export class VisionLearner extends Learner {
@@ -109,7 +115,7 @@ export class VisionLearner extends Learner {
 export async function visionLearner(dls: DataLoadersLike, arch: string, o: VisionLearnerOptions = {}): Promise<VisionLearner> {
   const backbone = o.weights ? await loadPretrained(arch, o.weights, o.download) : zooEntry(arch).build();
   const model = new VisionClassifier(backbone, dls.vocab.length, o.head);
-  const learn = new VisionLearner(dls, arch, model, Boolean(o.weights), o);
+  const learn = new VisionLearner(dls, arch, model, Boolean(o.weights), { ...o, channelsLast: o.channelsLast ?? true });
   if (o.weights) learn.freeze();
   return learn;
 }

@@ -68,5 +68,6 @@ test('train errors are one line: missing folder, unknown arch, bad weights file,
   assertOneLineError(visiontune(['train', one, ...SMALL]), 1, /class/i);
   assertOneLineError(visiontune(['train', data, '--epochs', 'many']), 2, /--epochs expects an integer/);
   assertOneLineError(visiontune(['train', data, '--precision', 'fp8']), 2, /--precision expects fp32 or bf16/);
+  assertOneLineError(visiontune(['train', data, '--memory-format', 'nhwc']), 2, /--memory-format expects channels_last or nchw, got 'nhwc'/);
   assertOneLineError(visiontune(['train']), 2, /give one data folder/);
 });

@@ -43,3 +43,15 @@ test(`resnet18 from random weights learns three patterns to error ≤ ${ERROR_BO
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('visionLearner keeps weights and batches channels_last unless told channelsLast: false', async () => {
+  const few = syntheticImages(4, 32, { seed: 1, numClasses: 3 });
+  const loader = new TensorLoader(few.images, few.labels);
+  const dls = { train: loader, valid: loader, vocab: SYNTHETIC_CLASSES.slice(0, 3) };
+  const convWeights = (l: Awaited<ReturnType<typeof visionLearner>>): boolean[] =>
+    l.model.parameters().filter((p) => p.ndim === 4 && p.size(2) > 1).map((p) => p.isContiguous('channels_last') && !p.isContiguous());
+  const byDefault = await visionLearner(dls, 'resnet18', { weights: null, log: null });
+  assert.ok(convWeights(byDefault).every(Boolean), 'channels_last by default');
+  const nchw = await visionLearner(dls, 'resnet18', { weights: null, log: null, channelsLast: false });
+  assert.ok(!convWeights(nchw).some(Boolean), 'NCHW when asked');
+});
