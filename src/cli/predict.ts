@@ -33,6 +33,7 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   } else {
     const entry = zooEntry(a.model);
     const model = await loadPretrained(entry, a.weights ?? 'imagenet', { onProgress: progress });
+    model.to({ memoryFormat: 'channels_last' }); // faster CPU convolutions, as an exported model
     results = await predictFiles(model, IMAGENET_CLASSES, a.files, entry.weights.transforms, a.topK, { tta });
   }
   if (a.json) {

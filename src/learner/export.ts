@@ -95,6 +95,7 @@ export function loadModel(path: string): ExportedModel {
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
+  model.to({ memoryFormat: 'channels_last' }); // as training: faster CPU convolutions, any input layout
   return new ExportedModel(model, meta);
 }
 
