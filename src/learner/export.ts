@@ -4,7 +4,7 @@ import { F, noGrad, tidy, tensor, type Tensor } from '../torch/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { zooEntry } from '../models/registry.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
-import { predictImage, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
+import { predictImage, trainedPreprocess, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
 import type { ImageInput, ResizeMethod } from '../data/decode.js';
 import { VERSION } from '../version.js';
 
@@ -54,8 +54,7 @@ export class ExportedModel {
    * the training size and the centre square; then the normalisation.
    */
   get preprocess(): Preprocess {
-    const { size, normalization, itemSize, resizeMethod } = this.meta;
-    return { resizeSize: size, cropSize: size, ...normalization, ...(itemSize ? { itemSize, method: resizeMethod ?? 'crop' } : {}) };
+    return trainedPreprocess(this.meta.size, this.meta.normalization, this.meta);
   }
 
   /** Returns the class of one image, a file path or its bytes, with every class's probability. */

@@ -18,6 +18,16 @@ import type { EvalTransforms } from '../models/registry.js';
  */
 export type Preprocess = Omit<EvalTransforms, 'interpolation'> & { itemSize?: number; method?: ResizeMethod };
 
+/**
+ * The inference transform of a model trained here: as its validation images were made when its
+ * presizing is known (item size and method), else the eval transform at its training size.
+ */
+export function trainedPreprocess(size: number, normalization: { mean: [number, number, number]; std: [number, number, number] },
+  presizing?: { itemSize?: number; resizeMethod?: ResizeMethod } | null): Preprocess {
+  const presized = presizing?.itemSize ? { itemSize: presizing.itemSize, method: presizing.resizeMethod ?? 'crop' } : {};
+  return { resizeSize: size, cropSize: size, ...normalization, ...presized };
+}
+
 export interface Prediction {
   label: string;
   index: number;

@@ -6,7 +6,7 @@ import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { exportModel } from './export.js';
-import { predictImage, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
+import { predictImage, trainedPreprocess, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
 import type { ImageInput, ResizeMethod } from '../data/decode.js';
 
 export interface VisionLearnerOptions extends LearnerOptions {
@@ -82,9 +82,7 @@ export class VisionLearner extends Learner {
 
   /** The inference transform: the validation loader's when there is one (see ExportedModel.preprocess). */
   get preprocess(): Preprocess {
-    const size = this.visionOptions.size ?? 224;
-    const presized = this.presizing;
-    return { resizeSize: size, cropSize: size, ...this.normalization, ...(presized ? { itemSize: presized.itemSize, method: presized.resizeMethod } : {}) };
+    return trainedPreprocess(this.visionOptions.size ?? 224, this.normalization, this.presizing);
   }
 
   /**
