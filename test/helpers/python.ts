@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { tensor, type Tensor, type DType } from '../../src/torch/index.js';
+import { tensor, getNumThreads, type Tensor, type DType } from '../../src/torch/index.js';
 
 /** The Python with torch: $VISIONTUNE_PYTHON, else Debian's /usr/bin/python3. */
 export const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
@@ -27,13 +27,14 @@ export function dec(e: Encoded): Tensor {
 }
 
 // Available to every script: torch, F, nn, T(enc) -> tensor, J(tensor) -> enc, `inp` (the
-// JSON input); the script sets `out`, which is printed back as JSON.
+// JSON input); the script sets `out`, which is printed back as JSON. PyTorch runs with this
+// process's thread count, so both sides split their reductions alike.
 const PRELUDE = `
 import json, sys, math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-torch.set_num_threads(1)
+torch.set_num_threads(${getNumThreads()})
 _DT = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16, 'bfloat16': torch.bfloat16,
        'int64': torch.int64, 'int32': torch.int32, 'int16': torch.int16, 'int8': torch.int8, 'uint8': torch.uint8, 'bool': torch.bool}
 _NAME = {v: k for k, v in _DT.items()}
@@ -58,6 +59,25 @@ export function python<T>(script: string, input: unknown = null): T {
   const at = r.stdout.lastIndexOf('\n@@OUT@@');
   if (at < 0) throw new Error(`python printed no result:\n${r.stdout}\n${r.stderr}`);
   return JSON.parse(r.stdout.slice(at + 8)) as T;
+}
+
+/** float32's unit roundoff, 2⁻²⁴. */
+export const EPS32 = 2 ** -24;
+
+/**
+ * Returns the absolute slack a float32 result needs when it sums up to `n` terms: another
+ * summation order (a CPU's vector width, oneDNN's kernel choice, the thread split) moves such a sum
+ * by about ε·√n·|term| (rounding errors add as a random walk), and max|reference| stands in for
+ * the largest term. 16× that still lies orders of magnitude below what a wrong argument, layout
+ * or op gives (an error of the size of the values themselves). The relative bound alone fails on
+ * elements that are small because their terms cancel: a 0.0106 conv weight gradient made of
+ * hundreds of O(1) products moves by 2e-6 between a 1-thread and a 2-thread AVX-512 run.
+ */
+export function reductionSlack(reference: Encoded | number[], n: number): number {
+  const data = Array.isArray(reference) ? reference : reference.data;
+  let max = 0;
+  for (const v of data) if (Number.isFinite(v) && Math.abs(v) > max) max = Math.abs(v);
+  return 16 * EPS32 * Math.sqrt(n) * max;
 }
 
 /**

@@ -2,7 +2,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { manualSeed, randn, tensor, tidy } from '../../src/torch/index.js';
 import * as nn from '../../src/nn/index.js';
-import { python, enc, assertClose, type Encoded } from '../helpers/python.js';
+import { python, enc, assertClose, reductionSlack, type Encoded } from '../helpers/python.js';
 
 // One module per layer type, built in the same order in both languages so that, with the same
 // seed, their initial weights must be identical.
@@ -70,10 +70,12 @@ y = m.train()(x); (y * torch.tensor([1., -2., 3.])).sum().backward()
 after = {k: J(v) for k, v in m.state_dict().items()}
 out = {'train': J(y), 'eval': J(m.eval()(x)), 'grads': {k: J(p.grad) for k, p in m.named_parameters()}, 'state': after}`,
   { state: initialState, x: enc(x) });
-  assertClose(yTrain, ref.train, 'train-mode output');
-  assertClose(yEval, ref.eval, 'eval-mode output');
-  for (const [k, p] of model.namedParameters()) assertClose(p.grad!, ref.grads[k], `grad ${k}`, { rtol: 1e-4, atol: 1e-6 });
-  for (const [k, v] of model.stateDict()) assertClose(v, ref.state[k], `after step: ${k}`);
+  // No sum in this model is longer than the input: its float32 rounding may differ per CPU by that much.
+  const slack = (r: Encoded): { rtol: number; atol: number } => ({ rtol: 1e-5, atol: Math.max(1e-6, reductionSlack(r, x.numel())) });
+  assertClose(yTrain, ref.train, 'train-mode output', slack(ref.train));
+  assertClose(yEval, ref.eval, 'eval-mode output', slack(ref.eval));
+  for (const [k, p] of model.namedParameters()) assertClose(p.grad!, ref.grads[k], `grad ${k}`, { ...slack(ref.grads[k]), rtol: 1e-4 });
+  for (const [k, v] of model.stateDict()) assertClose(v, ref.state[k], `after step: ${k}`, slack(ref.state[k]));
 });
 
 test('train() and eval() reach every submodule', () => {
