@@ -1,9 +1,11 @@
 // `visiontune lr-find <data>` and `visiontune interpret <model> <data>`.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { DataLoaders } from '../data/dataloaders.js';
+import { makeOutputDir } from '../data/folders.js';
+import { DataError } from '../data/errors.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
@@ -40,7 +42,7 @@ export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   onDownload?: (bytes: number, total: number | null) => void): Promise<LrFindResult> {
   const { learn } = await prepare({ ...a, precision: 'fp32' }, out, [], onDownload);
   const r = await lrFind(learn);
-  mkdirSync(a.out, { recursive: true });
+  await makeOutputDir(a.out);
   writeFileSync(path.join(a.out, 'lr_find.csv'), `lr,loss\n${r.lrs.map((lr, i) => `${lr},${r.losses[i]}`).join('\n')}\n`);
   await sharp(Buffer.from(lrFindSvg(r))).png().toFile(path.join(a.out, 'lr_find.png'));
   for (const [name, lr] of Object.entries(r.suggestions)) out(`${name.padEnd(8)} ${lr.toExponential(2)}`);
@@ -54,18 +56,26 @@ export interface InterpretArgs {
   validPct: number;
   seed: number;
   bs: number;
-  itemSize: number;
   threads?: number;
   json?: string;
 }
 
-/** Evaluates an exported model on the data's validation split (the split training used, same seed) and interprets it. */
+/**
+ * Evaluates an exported model on the data's validation split (the split training used, same seed)
+ * and interprets it; the images are made as the model's own validation images were (its size,
+ * presizing and normalisation come from the file).
+ */
 export async function interpretCommand(a: InterpretArgs, out: (s: string) => void): Promise<Record<string, unknown>> {
   if (a.threads !== undefined) setNumThreads(a.threads);
   manualSeed(a.seed);
   const exported = loadModel(a.model);
   const { size, normalization } = exported.meta;
-  const dls = await DataLoaders.fromFolder(a.data, { validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size, bs: a.bs, stats: normalization, log: out });
+  // A file without presizing predates it: its predictions resize the shorter side to the size, as presizing to the size does.
+  const presizing = { itemSize: exported.meta.itemSize ?? size, method: exported.meta.resizeMethod ?? 'crop' };
+  const dls = await DataLoaders.fromFolder(a.data, { validPct: a.validPct, seed: a.seed, ...presizing, size, bs: a.bs, stats: normalization, log: out });
+  if (dls.valid.length === 0) {
+    throw new DataError('no validation images to interpret', a.data, 'Give --valid-pct > 0 (the share training held out) or a folder with a valid/ split');
+  }
   const unknown = dls.vocab.filter((c) => !exported.classes.includes(c));
   if (unknown.length) throw new Error(`the data has classes the model does not know: ${unknown.join(', ')} (the model knows ${exported.classes.join(', ')})`);
   if (dls.vocab.join('\n') !== exported.classes.join('\n')) {

@@ -16,14 +16,15 @@ usage: visiontune <command> [options]
 commands:
   models [--json]     the architectures, their size and ImageNet accuracy, and whether their weights are cached
   train <data> [options]
-                      fine-tune on a folder of class folders (data/<class>/…, or data/train and data/valid):
+                      fine-tune on a folder of class folders: data/<class>/…, or split folders data/train/<class>/…
+                      with data/valid (or val, validation) and/or data/test (held out, evaluated at the end);
                       data summary, the fastai table per epoch, interpretation, exported model
       --arch A          zoo architecture (default efficientnet_v2_s; see visiontune models)
       --weights W       imagenet (default: cached or downloaded and verified), a .pth/.safetensors file, or none
       --epochs N        unfrozen epochs (default 4)      --freeze-epochs N   frozen epochs first (default 1)
       --lr X            base learning rate, or auto for lr_find's valley (default 2e-3)
       --size N          training image size (default 224) --item-size N       presizing size (default 460)
-      --bs N            batch size (default 32)           --valid-pct X       validation share (default 0.2)
+      --bs N            batch size (default 32)           --valid-pct X       validation share (default 0.2; 0: train on everything)
       --seed N          split, shuffling and weights seed (default 42)
       --early-stop N    stop after N epochs without a better valid loss, keep the best weights (default off)
       --precision P     fp32 (default) or bf16 (autocast; fast only on CPUs with bf16 instructions)
@@ -33,12 +34,16 @@ commands:
       --json FILE       machine-readable results
   lr-find <data> [--arch --weights --size --item-size --bs --valid-pct --seed --threads --out DIR]
                       fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png
-  interpret <model> <data> [--valid-pct --seed --bs --item-size --threads --json FILE]
-                      an exported model on the data's validation split: confusion matrix, most confused,
+  interpret <model> <data> [--valid-pct --seed --bs --threads --json FILE]
+                      an exported model on the data's validation split, its images made as the model's
+                      own were (size and presizing from the file): confusion matrix, most confused,
                       top losses, per-class precision/recall/F1 with advice
   predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--tta N] [--json]
                       the top classes of each image; <model> is a zoo architecture (ImageNet classes,
                       with its ImageNet weights or a weights file) or a model file visiontune exported;
+                      <images> are files, folders (searched recursively) or quoted glob patterns; a file
+                      that cannot be used gets a "skipped" line with the reason, and the exit code is
+                      1 only when nothing could be predicted (--json: {predictions, skipped});
                       --tta N averages N augmented passes with the plain one, as fastai's tta
 
 options for every command:
@@ -111,10 +116,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         return 0;
       }
       case 'interpret': {
-        const { values, positionals } = parse(rest, { ...DATA_OPTIONS, json: { type: 'string' } }, true);
+        // No --item-size: the model file says how its images were presized.
+        const { values, positionals } = parse(rest, { ...SPLIT_OPTIONS, json: { type: 'string' } }, true);
         if (positionals.length !== 2) throw new UsageError('interpret: give an exported model file and a data folder');
         const v = values as Record<string, string | undefined>;
-        await interpretCommand({ model: positionals[0], data: positionals[1], json: v.json, ...dataFlags(v) }, out);
+        await interpretCommand({ model: positionals[0], data: positionals[1], json: v.json, ...splitFlags(v) }, out);
         return 0;
       }
       case 'predict': {
@@ -140,26 +146,32 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   }
 }
 
-// Flags every data-reading command shares.
-const DATA_OPTIONS = {
-  'item-size': { type: 'string', default: String(TRAIN_DEFAULTS.itemSize) }, bs: { type: 'string', default: String(TRAIN_DEFAULTS.bs) },
+// Flags every data-reading command shares: the split, the batch, the threads.
+const SPLIT_OPTIONS = {
+  bs: { type: 'string', default: String(TRAIN_DEFAULTS.bs) },
   'valid-pct': { type: 'string', default: String(TRAIN_DEFAULTS.validPct) }, seed: { type: 'string', default: String(TRAIN_DEFAULTS.seed) },
   threads: { type: 'string' },
 } as const;
+
+// ...and, for commands that presize the images themselves, the item size.
+const DATA_OPTIONS = { ...SPLIT_OPTIONS, 'item-size': { type: 'string', default: String(TRAIN_DEFAULTS.itemSize) } } as const;
 
 const MODEL_OPTIONS = {
   arch: { type: 'string', default: TRAIN_DEFAULTS.arch }, weights: { type: 'string', default: TRAIN_DEFAULTS.weights },
   size: { type: 'string', default: String(TRAIN_DEFAULTS.size) },
 } as const;
 
-function dataFlags(v: Record<string, string | undefined>): { itemSize: number; bs: number; validPct: number; seed: number; threads?: number } {
+function splitFlags(v: Record<string, string | undefined>): { bs: number; validPct: number; seed: number; threads?: number } {
   return {
-    itemSize: numberFlag('--item-size', v['item-size'], { integer: true, min: 16 }),
     bs: numberFlag('--bs', v.bs, { integer: true, min: 1 }),
     validPct: numberFlag('--valid-pct', v['valid-pct'], { min: 0, max: 0.9 }),
     seed: numberFlag('--seed', v.seed, { integer: true, min: 0 }),
     threads: v.threads === undefined ? undefined : numberFlag('--threads', v.threads, { integer: true, min: 1 }),
   };
+}
+
+function dataFlags(v: Record<string, string | undefined>): ReturnType<typeof splitFlags> & { itemSize: number } {
+  return { itemSize: numberFlag('--item-size', v['item-size'], { integer: true, min: 16 }), ...splitFlags(v) };
 }
 
 /** A download progress bar that shows only if a download happens. */

@@ -1,11 +1,15 @@
-// `visiontune predict <arch|model.safetensors> <images…>`: top-k classes of each image, from a
-// zoo model with its ImageNet weights (or a weights file), or from a model visiontune exported.
+// `visiontune predict <arch|model.safetensors> <images…>`: top-k classes of each image (files,
+// folders searched recursively, glob patterns), from a zoo model with its ImageNet weights (or a
+// weights file), or from a model visiontune exported; a file that cannot be used is a skip line.
 import { existsSync, statSync } from 'node:fs';
 import { zooEntry, ZOO } from '../models/registry.js';
 import { loadPretrained } from '../models/weights.js';
 import { IMAGENET_CLASSES } from '../models/imagenet-classes.js';
 import { loadModel } from '../learner/export.js';
 import { predictFiles, type FilePredictions } from '../learner/predict.js';
+import { expandImageArgs } from '../data/folders.js';
+import { passedOverLines } from '../data/summary.js';
+import { DataError, SKIP_HINTS, type Skipped } from '../data/errors.js';
 import { UsageError } from './errors.js';
 
 export interface PredictArgs {
@@ -18,31 +22,50 @@ export interface PredictArgs {
   tta?: number;
 }
 
-/** Returns the predictions; prints them as text or JSON. */
+/** What predict found: each usable image's top classes, and each file it could not use. */
+export interface PredictResults {
+  predictions: FilePredictions[];
+  skipped: Skipped[];
+}
+
+/**
+ * Returns the predictions and the skipped files; prints them as text or JSON. Throws a DataError
+ * (after printing the skip lines) when no file at all could be predicted.
+ */
 export async function predictCommand(a: PredictArgs, out: (s: string) => void, progress?: (bytes: number, total: number | null) => void):
-  Promise<FilePredictions[]> {
+  Promise<PredictResults> {
   if (a.files.length === 0) throw new UsageError('predict: give at least one image file after the model');
   if (!Number.isInteger(a.topK) || a.topK < 1) throw new UsageError(`--top-k must be a positive integer, got ${a.topK}`);
   const tta = a.tta ?? 0;
   if (!Number.isInteger(tta) || tta < 0) throw new UsageError(`--tta must be a whole number of passes (0 for none), got ${a.tta}`);
-  let results: FilePredictions[];
+  const inputs = await expandImageArgs(a.files);
+  let results: PredictResults;
   if (!ZOO.has(a.model) && (a.model.endsWith('.safetensors') || (existsSync(a.model) && statSync(a.model).isFile()))) {
     if (a.weights) throw new UsageError('--weights goes with a zoo architecture, not with an exported model file');
     const exported = loadModel(a.model);
-    results = await predictFiles(exported.model, exported.classes, a.files, exported.preprocess, a.topK, { tta });
+    results = await predictFiles(exported.model, exported.classes, inputs.files, exported.preprocess, a.topK, { tta });
   } else {
     const entry = zooEntry(a.model);
     const model = await loadPretrained(entry, a.weights ?? 'imagenet', { onProgress: progress });
     model.to({ memoryFormat: 'channels_last' }); // faster CPU convolutions, as an exported model
-    results = await predictFiles(model, IMAGENET_CLASSES, a.files, entry.weights.transforms, a.topK, { tta });
+    results = await predictFiles(model, IMAGENET_CLASSES, inputs.files, entry.weights.transforms, a.topK, { tta });
   }
+  results.skipped.unshift(...inputs.skipped);
   if (a.json) {
     out(JSON.stringify(results, null, 2));
   } else {
-    for (const r of results) {
+    for (const r of results.predictions) {
       out(r.file);
       for (const p of r.predictions) out(`  ${(100 * p.prob).toFixed(2).padStart(6)}%  ${p.label} (${p.index})`);
     }
+    for (const s of results.skipped) out(`skipped ${s.path}: ${s.reason} (${s.detail}); ${SKIP_HINTS[s.reason]}`);
+    for (const line of passedOverLines(inputs.passedOver)) out(`passed over: ${line}`);
+  }
+  if (results.predictions.length === 0) {
+    const [first] = results.skipped;
+    const more = results.skipped.length > 1 ? ` (and ${results.skipped.length - 1} more skipped)` : '';
+    throw new DataError(`nothing to predict: ${first ? `${first.reason}, ${first.detail}` : 'no image found'}${more}`,
+      first?.path ?? a.files.join(' '), first ? `${SKIP_HINTS[first.reason]}.` : 'Give image files, folders of images or glob patterns.');
   }
   return results;
 }

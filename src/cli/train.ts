@@ -1,14 +1,16 @@
 // `visiontune train <data>`: the whole study from one command — data summary, optional lr_find,
 // fineTune with the fastai table, over-training check, interpretation, export, history and JSON.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
+import { makeOutputDir, DEFAULT_OUT_DIR } from '../data/folders.js';
 import { visionLearner, type VisionLearner } from '../learner/vision.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
-import { EarlyStopping, KeepBest, overTrainingEpoch, overTrainingSummary } from '../learner/callbacks.js';
+import { EarlyStopping, KeepBest, overTrainingEpoch } from '../learner/callbacks.js';
+import { diagnose, TrainingError } from '../learner/diagnosis.js';
 import { ProgressBar } from '../learner/progress.js';
 import { formatTime, type Callback, type EpochRow, type Learner } from '../learner/learner.js';
 import { Interpretation } from '../interpret/interpret.js';
@@ -42,7 +44,7 @@ export interface TrainArgs {
 export const TRAIN_DEFAULTS = {
   arch: 'efficientnet_v2_s', weights: 'imagenet', epochs: 4, freezeEpochs: 1, lr: '2e-3', size: 224, itemSize: 460,
   bs: 32, validPct: 0.2, seed: 42, earlyStop: 0, precision: 'fp32', memoryFormat: 'channels_last',
-  out: 'visiontune-out',
+  out: DEFAULT_OUT_DIR,
 } as const;
 
 /** Returns the number in `value`, or throws a UsageError naming the flag. */
@@ -108,12 +110,20 @@ export function printInterpretation(interp: Interpretation, trainCounts: number[
   const perClass = interp.perClass(trainCounts);
   log('\nPer class, worst first');
   log(`  ${'class'.padEnd(w)}precision  recall  f1      support  train`);
+  const cell = (x: number | null, width: number): string => (x === null ? '—' : x.toFixed(3)).padEnd(width);
   for (const r of perClass) {
-    log(`  ${r.label.padEnd(w)}${r.precision.toFixed(3).padEnd(11)}${r.recall.toFixed(3).padEnd(8)}${r.f1.toFixed(3).padEnd(8)}` +
+    log(`  ${r.label.padEnd(w)}${cell(r.precision, 11)}${cell(r.recall, 8)}${cell(r.f1, 8)}` +
       `${String(r.support).padEnd(9)}${r.trainCount ?? ''}`);
+    if (r.f1 === null) log('      not measured: no validation image of this class');
     for (const a of r.advice) log(`      advice: ${a}`);
   }
-  return { confusion: { classes: vocab, matrix: interp.confusion }, mostConfused: confused.map(([actual, predicted, count]) => ({ actual, predicted, count })), topLosses: top, perClass };
+  const meanF1 = interp.meanF1();
+  const unmeasured = perClass.filter((r) => r.f1 === null).length;
+  if (meanF1 !== null) log(`  mean F1 ${meanF1.toFixed(3)}${unmeasured ? ` over the ${perClass.length - unmeasured} classes measured` : ''}`);
+  return {
+    confusion: { classes: vocab, matrix: interp.confusion },
+    mostConfused: confused.map(([actual, predicted, count]) => ({ actual, predicted, count })), topLosses: top, perClass, meanF1,
+  };
 }
 
 function csv(rows: EpochRow[], columns: string[]): string {
@@ -129,11 +139,16 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const log = a.quiet ? () => undefined : out;
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
   const callbacks: Callback[] = [new ProgressBar(), ...(stop ? [stop, new KeepBest()] : [])];
+  const lr = a.lr === 'auto' ? null : numberFlag('--lr', a.lr, { min: 1e-12 });
   const { dls, learn } = await prepare(a, log, callbacks, onDownload);
-  mkdirSync(a.out, { recursive: true });
+  const hasValidation = dls.valid.length > 0;
+  if (stop && !hasValidation) {
+    throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
+  }
+  await makeOutputDir(a.out);
   const entry = zooEntry(a.arch);
   log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${a.weights === 'none' ? 'random' : a.weights} weights; ` +
-    `${dls.train.length} training batches of ${a.bs} at ${a.size} px per epoch`);
+    `${dls.train.length} training batches of ${dls.train.bs} at ${a.size} px per epoch`);
 
   let found: LrFindResult | null = null;
   let baseLr: number;
@@ -146,35 +161,58 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     baseLr = s.valley;
     writeFileSync(path.join(a.out, 'lr_find.csv'), `lr,loss\n${found.lrs.map((lr, i) => `${lr},${found!.losses[i]}`).join('\n')}\n`);
   } else {
-    baseLr = numberFlag('--lr', a.lr, { min: 1e-12 });
+    baseLr = lr!;
   }
 
   const rows = await learn.fineTune(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs });
   if (stop?.message) log(stop.message);
-  const overSummary = overTrainingSummary(rows);
-  log(overSummary);
+  const diagnosis = diagnose(rows, learn.divergence, { baseLr, hasValidation });
+  log(diagnosis);
+  const historyFile = path.join(a.out, 'history.csv');
+  writeFileSync(historyFile, csv(rows, learn.columns));
+  const last = rows[rows.length - 1];
+  const results: Record<string, unknown> = {
+    arch: a.arch, weights: a.weights, classes: dls.vocab, baseLr, batchSize: dls.train.bs,
+    lrFind: found && { suggestions: found.suggestions },
+    epochs: rows.map((r) => ({ ...r, time: formatTime(r.time), seconds: r.time })),
+    final: { valid_loss: last?.valid_loss, error_rate: last?.error_rate },
+    divergence: learn.divergence,
+    overTraining: { epoch: hasValidation && !learn.divergence ? overTrainingEpoch(rows) : null, summary: diagnosis },
+    earlyStopping: stop?.message ?? null,
+    data: dls.summary,
+    skipped: dls.skipped,
+    timings: { totalSeconds: (performance.now() - started) / 1000, epochSeconds: rows.map((r) => r.time) },
+    model: null,
+  };
+  const writeJson = (): void => { if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`); };
+  if (learn.divergence) {
+    // The weights are NaN or far off: no model is written, and the run fails with the diagnosis.
+    writeJson();
+    learn.opt?.dispose();
+    throw new TrainingError(`training diverged (${learn.divergence.reason}); no model written: lower the learning rate (--lr ${baseLr.toExponential(1)} ` +
+      'is too high; run visiontune lr-find, or use --lr auto)');
+  }
 
-  const { interp, trainCounts } = await interpretValid(learn, dls);
-  const tables = printInterpretation(interp, trainCounts, log);
+  if (hasValidation) {
+    const { interp, trainCounts } = await interpretValid(learn, dls);
+    Object.assign(results, printInterpretation(interp, trainCounts, log));
+    (results.final as Record<string, unknown>).accuracy = interp.accuracy;
+  } else {
+    log('\nNo validation images, so no interpretation: every image was used for training.');
+  }
+  if (dls.test) {
+    const test = await learn.validate(dls.test);
+    const n = dls.test.items.length;
+    log(`\nTest set (${n} held-out images): loss ${test.loss.toFixed(6)}, ` +
+      Object.entries(test.metrics).map(([k, v]) => `${k} ${v.toFixed(6)}`).join(', '));
+    results.test = { images: n, loss: test.loss, ...test.metrics };
+  }
 
   const modelFile = path.join(a.out, 'model.safetensors');
   learn.export(modelFile);
-  writeFileSync(path.join(a.out, 'history.csv'), csv(rows, learn.columns));
-  log(`\nExported ${modelFile}; history in ${path.join(a.out, 'history.csv')}`);
-  const last = rows[rows.length - 1];
-  const results = {
-    arch: a.arch, weights: a.weights, classes: dls.vocab, baseLr,
-    lrFind: found && { suggestions: found.suggestions },
-    epochs: rows.map((r) => ({ ...r, time: formatTime(r.time), seconds: r.time })),
-    final: { valid_loss: last?.valid_loss, error_rate: last?.error_rate, accuracy: interp.accuracy },
-    overTraining: { epoch: overTrainingEpoch(rows), summary: overSummary },
-    earlyStopping: stop?.message ?? null,
-    ...tables,
-    skipped: dls.skipped,
-    timings: { totalSeconds: (performance.now() - started) / 1000, epochSeconds: rows.map((r) => r.time) },
-    model: modelFile,
-  };
-  if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);
+  results.model = modelFile;
+  log(`\nExported ${modelFile}; history in ${historyFile}`);
+  writeJson();
   learn.opt?.dispose();
   return results;
 }

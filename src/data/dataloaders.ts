@@ -1,9 +1,10 @@
 // DataLoaders: a source (class folders or a CSV), presized once, as a training and a validation
 // loader with the class names and the list of skipped files — fastai's ImageDataLoaders.
-import { folderDataset, csvDataset, assertTrainable, type Dataset, type FolderOptions, type CsvOptions, type Item } from './sources.js';
+import { csvDataset, assertTrainable, type Dataset, type CsvOptions, type Item } from './sources.js';
+import { folderDataset, type FolderOptions } from './folders.js';
 import { presize, type PresizeOptions, type PresizedSet } from './presize.js';
-import { ImageLoader, type LoaderOptions } from './loader.js';
-import { summarize, type DatasetSummary } from './summary.js';
+import { ImageLoader, DEFAULT_BS, type LoaderOptions } from './loader.js';
+import { summarize, passedOverLines, type DatasetSummary } from './summary.js';
 import type { Skipped } from './errors.js';
 
 export interface DataLoadersOptions extends Omit<FolderOptions, 'validPct'>, PresizeOptions,
@@ -52,15 +53,26 @@ export class DataLoaders {
       const paths = new Set(items.map((it) => it.path));
       return { ...set, items: set.items.filter((it) => paths.has(it.path)) };
     };
-    const common = { ...o, seed: o.seed ?? 0 };
+    // Training drops the last partial batch, so a split smaller than a batch would give none.
+    const bs = o.bs ?? DEFAULT_BS;
+    const fitted = Math.min(bs, usable.train.length);
+    const common = { ...o, bs: fitted, seed: o.seed ?? 0 };
     const train = new ImageLoader(part(usable.train), ds.vocab, skipped, { ...common, train: true });
-    const valid = new ImageLoader(part(usable.valid), ds.vocab, skipped, { ...common, train: false });
-    const test = usable.test.length > 0 ? new ImageLoader(part(usable.test), ds.vocab, skipped, { ...common, train: false }) : null;
+    const valid = new ImageLoader(part(usable.valid), ds.vocab, skipped, { ...common, bs, train: false });
+    const test = usable.test.length > 0 ? new ImageLoader(part(usable.test), ds.vocab, skipped, { ...common, bs, train: false }) : null;
     const summary = summarize(usable, skipped);
     log?.(`Found ${all.length - set.skipped.length} images in ${ds.vocab.length} classes ` +
       `(train ${usable.train.length}, valid ${usable.valid.length}${test ? `, test ${usable.test.length}` : ''})` +
       `${set.cached ? '' : '; too large to keep in memory, decoded per batch'}`);
+    if (summary.layout !== 'class folders' && summary.layout !== 'CSV') {
+      log?.(`Split folders: ${summary.layout}${test ? '; the test images are held out and evaluated after training' : ''}`);
+    }
+    if (fitted < bs) {
+      summary.warnings.push(`batch size lowered from ${bs} to ${fitted}: the training split has only ${fitted} images ` +
+        '(a training epoch drops the last partial batch, so a larger batch would give none)');
+    }
     for (const w of summary.warnings) log?.(`warning: ${w}`);
+    for (const p of passedOverLines(summary.passedOver)) log?.(`passed over: ${p}`);
     for (const s of skipped) log?.(`skipped ${s.path}: ${s.reason} (${s.detail})`);
     return new DataLoaders(train, valid, ds.vocab, skipped, summary, test);
   }

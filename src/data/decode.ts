@@ -2,9 +2,10 @@
 // (presizing); a file that cannot be used comes back as a Skipped with its reason, never a throw.
 import os from 'node:os';
 import { promises as fs } from 'node:fs';
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { SkipReason, Skipped } from './errors.js';
 import { sniff, type Sniff } from './sniff.js';
+import { BMP_HEAD_BYTES, decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 
 // libuv's pool runs sharp's decodes; its default of 4 threads would cap a many-core machine.
 // This only takes effect when set before the pool's first use, which is why it runs at import.
@@ -66,7 +67,7 @@ async function reasonOf(input: ImageInput, e: unknown): Promise<{ ok: false; ski
   } catch (err) {
     return skip(path, 'unreadable', (err as Error).message);
   }
-  if (found.format === null) return skip(path, 'not an image', `not a JPEG, PNG, WebP, GIF, TIFF or AVIF file (${msg})`);
+  if (found.format === null) return skip(path, 'not an image', `not a JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP file (${msg})`);
   if (found.truncated) return skip(path, 'truncated', `the ${found.format.toUpperCase()} data ends early (${msg})`);
   return skip(path, 'corrupt', `${found.format.toUpperCase()} file the decoder cannot read (${msg})`);
 }
@@ -86,26 +87,53 @@ async function unopenable(input: ImageInput): Promise<{ ok: false; skipped: Skip
   }
 }
 
+// The first n bytes of the input (fewer when it is shorter).
+async function head(input: ImageInput, n: number): Promise<Buffer> {
+  if (typeof input !== 'string') return input.subarray(0, n);
+  const fh = await fs.open(input, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+// The size check every header gets before any pixel is decoded.
+function sized(path: string, width: number, height: number, maxPixels: number): ProbeResult {
+  if (!(width > 0 && height > 0)) return skip(path, 'corrupt', 'the header gives no image size');
+  if (width * height > maxPixels) {
+    const mp = (n: number): string => `${(n / 1e6).toFixed(1)} MP`;
+    return skip(path, 'too large', `${width}×${height} = ${mp(width * height)}, over the ${mp(maxPixels)} limit (raise maxPixels to read it)`);
+  }
+  return { ok: true, height, width };
+}
+
 /** Returns the image's upright size from its header alone, or why it cannot be used. */
 export async function probeImage(input: ImageInput, o: { maxPixels?: number } = {}): Promise<ProbeResult> {
   const maxPixels = o.maxPixels ?? DEFAULT_MAX_PIXELS;
   const path = inputName(input);
   const refused = await unopenable(input);
   if (refused) return refused;
+  const bmp = readBmpHeader(await head(input, BMP_HEAD_BYTES));
+  if (bmp) return sized(path, bmp.width, bmp.height, maxPixels);
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
     return reasonOf(input, e);
   }
-  const { width, height } = meta;
-  if (!width || !height) return skip(path, 'corrupt', 'the header gives no image size');
-  if (width * height > maxPixels) {
-    const mp = (n: number): string => `${(n / 1e6).toFixed(1)} MP`;
-    return skip(path, 'too large', `${width}×${height} = ${mp(width * height)}, over the ${mp(maxPixels)} limit (raise maxPixels to read it)`);
-  }
   const turned = (meta.orientation ?? 1) >= 5; // EXIF orientations 5–8 swap width and height
-  return { ok: true, height: turned ? width : height, width: turned ? height : width };
+  const [width, height] = [meta.width ?? 0, meta.height ?? 0];
+  return sized(path, turned ? height : width, turned ? width : height, maxPixels);
+}
+
+// A sharp pipeline over the input: the file itself, or for a BMP its pixels decoded here.
+async function source(input: ImageInput): Promise<Sharp> {
+  if (!isBmp(await head(input, 2))) return sharp(input, { limitInputPixels: false, failOn: 'error', page: 0 });
+  const { data, width, height } = decodeBmp(typeof input === 'string' ? await fs.readFile(input) : input);
+  return sharp(data, { raw: { width, height, channels: 3 } });
 }
 
 /**
@@ -121,7 +149,7 @@ export async function decodeImage(input: ImageInput, o: DecodeOptions = {}): Pro
   try {
     // failOn 'error': a file the decoder cannot finish is skipped; damaged pixel data inside an
     // intact structure decodes with the damage, as PIL does, rather than losing the image.
-    let img = sharp(input, { limitInputPixels: false, failOn: 'error', page: 0 })
+    let img = (await source(input))
       .rotate()
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .toColourspace('srgb');

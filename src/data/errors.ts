@@ -15,7 +15,19 @@ export class DataError extends Error {
 }
 
 /** Why a file was left out of a run. */
-export type SkipReason = 'empty' | 'truncated' | 'corrupt' | 'not an image' | 'too large' | 'unreadable' | 'missing';
+export type SkipReason = 'empty' | 'truncated' | 'corrupt' | 'not an image' | 'too large' | 'unreadable' | 'missing' | 'unsupported format';
+
+/** What a user can do about a file skipped for each reason. */
+export const SKIP_HINTS: Record<SkipReason, string> = {
+  empty: 'the file has no bytes: copy or download it again',
+  truncated: 'the file is cut short: copy or download it again',
+  corrupt: 'the file is damaged: open and re-save it in an image editor, or replace it',
+  'not an image': 'give a JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP image',
+  'too large': 'shrink the image, or raise maxPixels to read it',
+  unreadable: 'check that the path is a file you can read',
+  missing: 'check the path',
+  'unsupported format': 'convert it to JPEG or PNG',
+};
 
 /** A file left out of a run, and why; the run goes on without it. */
 export interface Skipped {

@@ -1,10 +1,13 @@
 // The data layer's public surface: sources, decoding, presizing, augmentation, loaders.
 export { DataError, type Skipped, type SkipReason } from './errors.js';
 export {
-  folderDataset, csvDataset, splitByValidPct, parseCsv, assertTrainable, countByClass,
-  IMAGE_EXTENSIONS, DEFAULT_VALID_PCT, DEFAULT_SEED,
-  type Dataset, type Item, type LabelRule, type SplitName, type FolderOptions, type CsvOptions,
+  csvDataset, splitByValidPct, parseCsv, assertTrainable, countByClass, DEFAULT_VALID_PCT, DEFAULT_SEED,
+  type Dataset, type Item, type LabelRule, type SplitName, type CsvOptions, type PassedOver, type PassReason,
 } from './sources.js';
+export {
+  folderDataset, makeOutputDir, isOutputDir, IMAGE_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, SPLIT_FOLDERS, OUTPUT_MARKER, DEFAULT_OUT_DIR,
+  type FolderOptions,
+} from './folders.js';
 export { summarize, formatSummary, IMBALANCE_RATIO, MIN_TRAIN_IMAGES, type DatasetSummary } from './summary.js';
 export {
   decodeImage, probeImage, inputName, DEFAULT_MAX_PIXELS, DEFAULT_ITEM_SIZE,

@@ -2,7 +2,7 @@
 // a file is truncated when it ends before the structure its own header declares.
 import { promises as fs } from 'node:fs';
 
-export type Container = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif';
+export type Container = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif' | 'bmp';
 
 export interface Sniff {
   /** The container the magic bytes name, or null for none we read. */
@@ -20,6 +20,7 @@ function magic(head: Buffer): Container | null {
   if (ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 12) === 'WEBP') return 'webp';
   if (ascii(head, 0, 4) === 'II*\0' || ascii(head, 0, 4) === 'MM\0*') return 'tiff';
   if (ascii(head, 4, 8) === 'ftyp') return 'heif';
+  if (ascii(head, 0, 2) === 'BM') return 'bmp';
   return null;
 }
 
@@ -87,6 +88,7 @@ async function sniffWith(readAt: ReadAt, size: number): Promise<Sniff> {
       break;
     }
     case 'heif': truncated = await boxesOverrun(readAt, size); break;
+    case 'bmp': truncated = head.readUInt32LE(2) > size; break; // the declared file size (0 when left out)
     default: break;
   }
   return { format, truncated };

@@ -5,17 +5,10 @@ import path from 'node:path';
 import { seededRandom } from './synthetic.js';
 import { DataError, type Skipped } from './errors.js';
 
-/** File extensions read as images (lower case); everything else in a folder is ignored. */
-export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
-  '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif',
-]);
-
 /** fastai's default share of the images held out for validation. */
 export const DEFAULT_VALID_PCT = 0.2;
 /** The split seed when none is given: runs repeat by default (fastai's are random unless seeded). */
 export const DEFAULT_SEED = 42;
-/** Folder names that mark a set already split. */
-export const SPLIT_FOLDERS = { train: ['train'], valid: ['valid', 'val'], test: ['test'] } as const;
 
 /**
  * Which folder names the class: 'top' (the first folder under the root, so files nested deeper
@@ -42,112 +35,28 @@ export interface Dataset {
   origin: Record<string, string>;
   /** Files left out already (a CSV row naming a missing file…). */
   skipped: Skipped[];
-  /** Hidden files, non-image files and files outside any class folder that were passed over. */
+  /** How many files and folders were passed over (the total of `passedOver`). */
   ignored: number;
+  /** What was passed over without being read, grouped by reason. */
+  passedOver?: PassedOver[];
+  /** The layout found: 'class folders', 'train/valid/test', 'train/test (valid split from train)', 'CSV'… */
+  layout?: string;
 }
 
-export interface FolderOptions {
-  /** Share of each class held out when the folder is not already split. Default 0.2. */
-  validPct?: number;
-  seed?: number;
-  labelFrom?: LabelRule;
+/** Why a file or folder was passed over without being read. */
+export type PassReason = 'hidden' | 'not an image' | 'unsupported format' | 'outside any class folder' | 'visiontune output';
+
+/** Files or folders passed over for one reason (and one extension, for formats). */
+export interface PassedOver {
+  reason: PassReason;
+  /** What they are, for a sentence: '.bmp files', 'hidden files', 'folders visiontune wrote'. */
+  what: string;
+  count: number;
+  paths: string[];
 }
 
-const isHidden = (name: string): boolean => name.startsWith('.') || name === '__MACOSX' || name === 'Thumbs.db';
-
-async function isDir(p: string): Promise<boolean> {
-  try {
-    return (await fs.stat(p)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function requireFolder(root: string): Promise<void> {
-  let st;
-  try {
-    st = await fs.stat(root);
-  } catch {
-    throw new DataError('folder not found', root, 'Check the path: it should hold one folder per class (root/<class>/<image>.jpg)');
-  }
-  if (!st.isDirectory()) {
-    throw new DataError('not a folder', root, 'Give the folder that holds one folder per class, or use a CSV source for a list of files');
-  }
-}
-
-// Image files under dir (recursively, following links once), as paths; counts what it passes over.
-async function walk(dir: string, out: string[], seen: Set<string>, counts: { ignored: number }): Promise<void> {
-  const real = await fs.realpath(dir);
-  if (seen.has(real)) return;
-  seen.add(real);
-  const entries = await fs.readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (isHidden(e.name)) {
-      counts.ignored++;
-    } else if (e.isDirectory() || (e.isSymbolicLink() && await isDir(p))) {
-      await walk(p, out, seen, counts);
-    } else if (IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) {
-      out.push(p);
-    } else {
-      counts.ignored++;
-    }
-  }
-}
-
-// Labelled items under one split folder (or the root of an unsplit set).
-async function classFolders(base: string, rule: LabelRule, counts: { ignored: number }, origin: Record<string, string>): Promise<Item[]> {
-  const files: string[] = [];
-  await walk(base, files, new Set(), counts);
-  const items: Item[] = [];
-  for (const file of files) {
-    const rel = path.relative(base, file).split(path.sep);
-    if (rel.length < 2) {
-      counts.ignored++; // a file beside the class folders has no class
-      continue;
-    }
-    const label = rule === 'top' ? rel[0] : rel[rel.length - 2];
-    origin[label] ??= rule === 'top' ? path.join(base, rel[0]) : path.dirname(file);
-    items.push({ path: file, label });
-  }
-  // A class folder with no image in it is a class with nothing to learn from.
-  if (rule === 'top') {
-    for (const e of await fs.readdir(base, { withFileTypes: true })) {
-      if (!isHidden(e.name) && (e.isDirectory() || await isDir(path.join(base, e.name)))) origin[e.name] ??= path.join(base, e.name);
-    }
-  }
-  return items;
-}
-
-/** Returns the items of a class-folder set: `root/<class>/…`, or `root/{train,valid[,test]}/<class>/…`. */
-export async function folderDataset(root: string, o: FolderOptions = {}): Promise<Dataset> {
-  const abs = path.resolve(root);
-  await requireFolder(abs);
-  const rule = o.labelFrom ?? 'top';
-  const counts = { ignored: 0 };
-  const origin: Record<string, string> = {};
-  const find = async (names: readonly string[]): Promise<string | null> => {
-    for (const n of names) if (await isDir(path.join(abs, n))) return path.join(abs, n);
-    return null;
-  };
-  const [trainDir, validDir, testDir] = [await find(SPLIT_FOLDERS.train), await find(SPLIT_FOLDERS.valid), await find(SPLIT_FOLDERS.test)];
-  let ds: Dataset;
-  if (trainDir && validDir) {
-    const train = await classFolders(trainDir, rule, counts, origin);
-    const valid = await classFolders(validDir, rule, counts, {});
-    const test = testDir ? await classFolders(testDir, rule, counts, {}) : [];
-    ds = { root: abs, vocab: vocabOf(Object.keys(origin), train, valid), train, valid, test, origin, skipped: [], ignored: counts.ignored };
-  } else {
-    const items = await classFolders(abs, rule, counts, origin);
-    const { train, valid } = splitByValidPct(items, o.validPct ?? DEFAULT_VALID_PCT, o.seed ?? DEFAULT_SEED);
-    ds = { root: abs, vocab: vocabOf(Object.keys(origin), items), train, valid, test: [], origin, skipped: [], ignored: counts.ignored };
-  }
-  assertTrainable(ds);
-  return ds;
-}
-
-function vocabOf(names: string[], ...lists: Item[][]): string[] {
+/** Returns the sorted class names: `names` and every item's label. */
+export function vocabOf(names: string[], ...lists: Item[][]): string[] {
   const all = new Set(names);
   for (const list of lists) for (const it of list) all.add(it.label);
   return [...all].sort();
@@ -270,7 +179,7 @@ export async function csvDataset(csvPath: string, o: CsvOptions = {}): Promise<D
   } else {
     ({ train, valid } = splitByValidPct(items, o.validPct ?? DEFAULT_VALID_PCT, o.seed ?? DEFAULT_SEED));
   }
-  const ds: Dataset = { root: base, vocab: vocabOf([], items), train, valid, test: [], origin, skipped, ignored: 0 };
+  const ds: Dataset = { root: base, vocab: vocabOf([], items), train, valid, test: [], origin, skipped, ignored: 0, layout: 'CSV' };
   assertTrainable(ds, abs);
   return ds;
 }
@@ -279,7 +188,7 @@ export async function csvDataset(csvPath: string, o: CsvOptions = {}): Promise<D
 export function assertTrainable(ds: Dataset, where = ds.root): void {
   if (ds.train.length === 0) {
     throw new DataError('no usable image found', where,
-      'Put the images in one folder per class (root/<class>/<image>.jpg); readable formats: ' + [...IMAGE_EXTENSIONS].join(' '));
+      'Put the images in one folder per class (root/<class>/<image>.jpg); readable formats: JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP');
   }
   const counts = countByClass(ds.train);
   for (const c of ds.vocab) {

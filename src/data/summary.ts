@@ -1,6 +1,6 @@
 // The table a user reads before training: images per split and class, with warnings about
 // imbalance and classes too small to learn.
-import { countByClass, type Dataset, type SplitName } from './sources.js';
+import { countByClass, type Dataset, type PassedOver, type SplitName } from './sources.js';
 import type { Skipped } from './errors.js';
 
 /** A class with more than this many times the training images of another is called imbalanced. */
@@ -15,6 +15,27 @@ export interface DatasetSummary {
   warnings: string[];
   skipped: Skipped[];
   ignored: number;
+  /** Files and folders passed over without being read, by reason. */
+  passedOver: PassedOver[];
+  /** The folder layout found (see folderDataset), or 'CSV'. */
+  layout: string;
+}
+
+/** Returns one sentence per group passed over: "10 .heic files: unsupported format (convert them to JPEG or PNG)". */
+export function passedOverLines(groups: readonly PassedOver[]): string[] {
+  const why: Record<PassedOver['reason'], string> = {
+    'unsupported format': 'unsupported format (convert them to JPEG or PNG to use them)',
+    'not an image': 'not images',
+    hidden: 'hidden',
+    'outside any class folder': 'outside any class folder, so without a label',
+    'visiontune output': 'visiontune output, never read as data',
+  };
+  return groups.map((g) => {
+    const what = g.count === 1 ? g.what.replace(/^folders/, 'folder').replace(/files/, 'file') : g.what;
+    const example = g.count === 1 || g.reason === 'visiontune output' || g.reason === 'outside any class folder'
+      ? ` (${g.paths.slice(0, 3).join(', ')}${g.count > 3 ? ', …' : ''})` : '';
+    return `${g.count} ${what}: ${why[g.reason]}${example}`;
+  });
 }
 
 /** Returns per-split, per-class counts and the warnings they call for. */
@@ -39,7 +60,7 @@ export function summarize(ds: Dataset, skipped: Skipped[] = ds.skipped): Dataset
     if (missing.length > 0) warnings.push(`no validation image for ${missing.map((c) => `'${c}'`).join(', ')}: its error cannot be measured`);
   }
   if (skipped.length > 0) warnings.push(`${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped (listed with reasons)`);
-  return { vocab: ds.vocab, counts, warnings, skipped, ignored: ds.ignored };
+  return { vocab: ds.vocab, counts, warnings, skipped, ignored: ds.ignored, passedOver: ds.passedOver ?? [], layout: ds.layout ?? 'class folders' };
 }
 
 /** Returns the summary as a table with one row per class, then the warnings and skipped files. */
@@ -51,6 +72,7 @@ export function formatSummary(s: DatasetSummary): string {
   const total = (k: SplitName): number => Object.values(s.counts[k]).reduce((a, b) => a + b, 0);
   lines.push(['total'.padEnd(width), ...splits.map((k) => String(total(k)).padStart(6))].join('  '));
   for (const w of s.warnings) lines.push(`warning: ${w}`);
+  for (const p of passedOverLines(s.passedOver)) lines.push(`passed over: ${p}`);
   for (const k of s.skipped) lines.push(`skipped: ${k.path} (${k.reason}: ${k.detail})`);
   return lines.join('\n');
 }

@@ -24,9 +24,13 @@ export interface TopLoss {
 
 export interface ClassReport {
   label: string;
-  precision: number;
-  recall: number;
-  f1: number;
+  /**
+   * Null when not measured: recall and F1 need validation images of the class (support > 0);
+   * precision needs them too, or a prediction of the class.
+   */
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
   /** Validation items of this class. */
   support: number;
   /** Training items of this class, when known. */
@@ -77,26 +81,38 @@ export class Interpretation {
     }));
   }
 
-  /** Precision, recall and F1 per class, worst F1 first, each with advice drawn from its numbers. */
+  /**
+   * Precision, recall and F1 per class, worst F1 first, each with advice drawn from its numbers.
+   * A class with no validation image is not measured (null F1, no advice, left out of the mean
+   * F1) and comes last.
+   */
   perClass(trainCounts?: readonly number[]): ClassReport[] {
     const n = this.vocab.length;
     const reports = this.vocab.map((label, c) => {
       const tp = this.confusion[c][c];
       const support = this.confusion[c].reduce((a, b) => a + b, 0);
       const predictedAs = this.confusion.reduce((s, row) => s + row[c], 0);
-      const precision = predictedAs ? tp / predictedAs : 0;
-      const recall = support ? tp / support : 0;
-      const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+      const precision = predictedAs ? tp / predictedAs : support ? 0 : null;
+      const recall = support ? tp / support : null;
+      const f1 = recall === null ? null : precision! + recall ? (2 * precision! * recall) / (precision! + recall) : 0;
       return { label, precision, recall, f1, support, ...(trainCounts ? { trainCount: trainCounts[c] } : {}), advice: [] as string[] };
     });
     const meanTrain = trainCounts ? trainCounts.reduce((a, b) => a + b, 0) / n : 0;
-    const meanF1 = reports.reduce((s, r) => s + r.f1, 0) / n;
-    for (const r of reports) r.advice = this.#advise(r, meanTrain, meanF1);
-    return reports.sort((a, b) => a.f1 - b.f1 || a.label.localeCompare(b.label));
+    const measured = reports.filter((r) => r.f1 !== null);
+    const meanF1 = measured.reduce((s, r) => s + r.f1!, 0) / Math.max(1, measured.length);
+    for (const r of measured) r.advice = this.#advise(r as ClassReport & { f1: number }, meanTrain, meanF1);
+    const rank = (r: ClassReport): number => r.f1 ?? Infinity;
+    return reports.sort((a, b) => rank(a) - rank(b) || a.label.localeCompare(b.label));
   }
 
-  // Advice from the numbers: too little data, a likely label mix-up, or a class much weaker than the rest.
-  #advise(r: ClassReport, meanTrain: number, meanF1: number): string[] {
+  /** The mean F1 over the classes measured (those with validation images); null when none is. */
+  meanF1(): number | null {
+    const f1s = this.perClass().map((r) => r.f1).filter((f): f is number => f !== null);
+    return f1s.length ? f1s.reduce((a, b) => a + b, 0) / f1s.length : null;
+  }
+
+  // Advice from the numbers of a measured class: too little data, a likely label mix-up, or a class much weaker than the rest.
+  #advise(r: ClassReport & { f1: number }, meanTrain: number, meanF1: number): string[] {
     const advice: string[] = [];
     if (r.f1 >= 0.95) return advice;
     if (r.trainCount !== undefined && meanTrain > 0 && r.trainCount < 0.5 * meanTrain) {
@@ -114,8 +130,8 @@ export class Interpretation {
         : `${confusedWith[0]} of ${r.support} '${r.label}' images were taken for '${other}': more varied examples, ` +
           'or a higher resolution (--size) if the difference is in fine detail');
     }
-    if (r.precision < 0.7 && r.recall >= 0.8) {
-      advice.push(`over-predicted (precision ${r.precision.toFixed(2)}): other classes fall into '${r.label}'; balance the classes or add augmentation`);
+    if (r.precision! < 0.7 && r.recall! >= 0.8) {
+      advice.push(`over-predicted (precision ${r.precision!.toFixed(2)}): other classes fall into '${r.label}'; balance the classes or add augmentation`);
     }
     if (r.f1 < meanF1 - 0.15 && advice.length === 0) {
       advice.push(`well below the average F1 ${meanF1.toFixed(2)}: more epochs, more augmentation, or more images of this class`);

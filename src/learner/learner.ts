@@ -1,11 +1,12 @@
 // The Learner: fastai's training loop over a model with parameter groups — freeze/unfreeze,
 // one-cycle fitting with discriminative learning rates, fine-tuning, validation and the table.
 import { performance } from 'node:perf_hooks';
-import { F, autocast, noGrad, tidy, cat, keep, type Tensor } from '../torch/index.js';
+import { F, autocast, noGrad, tidy, cat, keep, zeros, type Tensor } from '../torch/index.js';
 import { Module, BatchNorm1d, BatchNorm2d, LayerNorm } from '../nn/index.js';
 import { AdamW } from '../optim/index.js';
 import { oneCycle, groupLrs, type LearningRate, type OneCycleOptions } from './schedule.js';
 import { errorRate, type Metric } from './metrics.js';
+import { divergenceOf, TrainingError, type Divergence } from './diagnosis.js';
 
 /** A batch of normalised images [N, 3, H, W] and class indices [N] (int64). */
 export interface Batch {
@@ -90,6 +91,10 @@ export class Learner {
   stopTraining = false;
   /** Multiplies every scheduled learning rate (reduce-on-plateau lowers it). */
   lrFactor = 1;
+  /** Where training diverged, if it did; fitting stops there (see DIVERGENCE_FACTOR). */
+  divergence: Divergence | null = null;
+  /** The first training loss since the learner was made: with ln(classes), the level divergence is measured from. */
+  #startLoss: number | null = null;
   opt: AdamW | null = null;
   /** For each layer group, the optimizer groups holding its decayed and undecayed parameters. */
   #optGroupsOf: number[][] = [];
@@ -178,9 +183,12 @@ export class Learner {
    * each group's learning rate and the momentum. Logs the table, runs the callbacks.
    */
   async fit(nEpoch: number, schedule: (pos: number) => { lrs: number[]; mom: number }): Promise<EpochRow[]> {
+    assertBatches(this.dls.train);
     const opt = this.opt ?? this.createOpt();
     this.smoothLoss = 0;
     this.stopTraining = false;
+    this.divergence = null;
+    const reference = (): number => Math.max(this.#startLoss ?? 0, Math.log(Math.max(2, this.dls.vocab.length)));
     let count = 0;
     const total = nEpoch * this.dls.train.length;
     const rows: EpochRow[] = [];
@@ -210,11 +218,23 @@ export class Learner {
           sinceStep = 0;
         }
         this.smoothLoss = 0.98 * this.smoothLoss + 0.02 * loss;
+        if (this.#startLoss === null && Number.isFinite(loss)) this.#startLoss = loss;
         const index = count++ - e * this.dls.train.length;
         for (const cb of this.callbacks) cb.afterBatch?.(this, { phase: 'train', index, of: this.dls.train.length, loss });
+        const smoothed = this.smoothLoss / (1 - 0.98 ** count);
+        const diverged = divergenceOf(loss, smoothed, reference());
+        if (diverged) {
+          this.divergence = { epoch: this.#epoch, batch: index, loss: Number.isFinite(loss) ? smoothed : loss, reason: diverged };
+          break;
+        }
       }
       const trainLoss = this.smoothLoss / (1 - 0.98 ** count);
-      const valid = await this.validate();
+      // A diverged model's validation says nothing more; its loss would only be NaN or worse.
+      const valid: { loss: number; metrics: Record<string, number> } = this.divergence ? { loss: NaN, metrics: Object.fromEntries(this.metrics.map((m) => [m.name, NaN])) } : await this.validate();
+      if (!this.divergence && this.dls.valid.length > 0 && !Number.isFinite(valid.loss)) {
+        this.divergence = { epoch: this.#epoch, batch: -1, loss: valid.loss, reason: 'non-finite validation loss' };
+      }
+      if (this.divergence) this.stopTraining = true;
       const row = {
         epoch: this.#epoch++, train_loss: trainLoss, valid_loss: valid.loss, ...valid.metrics,
         time: (performance.now() - start) / 1000,
@@ -251,7 +271,7 @@ export class Learner {
     return [...rows, ...await this.fitOneCycle(epochs, { slice: [lr / lrMult, lr] }, { pctStart, div })];
   }
 
-  /** Returns the mean loss and metrics over the validation set (weighted by batch size), in eval mode. */
+  /** Returns the mean loss and metrics over the validation set (weighted by batch size), in eval mode; NaN for an empty set. */
   async validate(loader: Loader = this.dls.valid): Promise<{ loss: number; metrics: Record<string, number> }> {
     this.model.eval();
     let n = 0;
@@ -293,6 +313,10 @@ export class Learner {
       y.dispose();
     }
     this.model.train();
+    if (probs.length === 0) {
+      const c = this.dls.vocab.length;
+      return { probs: zeros([0, c]), targets: zeros([0], { dtype: 'int64' }), losses: zeros([0]) };
+    }
     const out = { probs: keep(cat(probs)), targets: keep(cat(targets)), losses: keep(cat(losses)) };
     for (const t of [...probs, ...targets, ...losses]) t.dispose();
     return out;
@@ -314,9 +338,19 @@ export class Learner {
       const width = Math.max(c.length, 8);
       if (c === 'epoch') return String(row.epoch).padEnd(width);
       if (c === 'time') return formatTime(row.time);
+      // fastai's mark for a value that was not measured: no validation set.
+      if (Number.isNaN(row[c]) && c !== 'train_loss' && this.dls.valid.length === 0) return '#na#'.padEnd(width);
       return row[c].toFixed(6).padEnd(width);
     });
     this.#emit(cells.join('  ').trimEnd());
+  }
+}
+
+/** Throws a TrainingError unless the loader yields at least one batch: a loop over none would not end, or train nothing. */
+export function assertBatches(loader: Pick<Loader, 'length'>): void {
+  if (loader.length === 0) {
+    throw new TrainingError('the training loader has no batch: fewer training images than one batch (with the last partial batch dropped); ' +
+      'lower the batch size (--bs) or add images');
   }
 }
 

@@ -1,7 +1,7 @@
 // fastai's learning-rate finder: an exponential sweep over a few batches, stopped when the
 // smoothed loss diverges, with its four suggestions. The weights and optimizer state are put back.
 import { tidy, F } from '../torch/index.js';
-import type { Learner } from './learner.js';
+import { assertBatches, type Learner } from './learner.js';
 
 export interface LrFindOptions {
   startLr?: number;
@@ -100,6 +100,7 @@ export function suggest(lrs: number[], losses: number[], numIt: number): LrSugge
 /** Sweeps the learning rate exponentially from startLr to endLr over numIt batches; see LrFindResult. */
 export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrFindResult> {
   const { startLr = 1e-7, endLr = 10, numIt = 100, stopDiv = true } = o;
+  assertBatches(learn.dls.train);
   const opt = learn.opt ?? learn.createOpt();
   const weights = learn.model.copyStateDict();
   const optState = opt.saveState();
@@ -111,6 +112,7 @@ export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrF
   learn.model.train();
   try {
     sweep: while (i < numIt) {
+      const before = i;
       for await (const { x, y } of learn.dls.train) {
         const lr = startLr * (endLr / startLr) ** (i / numIt);
         for (const g of opt.paramGroups) g.lr = lr;
@@ -131,6 +133,7 @@ export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrF
         if (value < best) best = value;
         if (i >= numIt || (stopDiv && (value > 4 * best || Number.isNaN(value)))) break sweep;
       }
+      if (i === before) assertBatches({ length: 0 }); // a loader that promised batches and gave none
     }
   } finally {
     learn.model.loadStateDict(weights);

@@ -6,7 +6,7 @@ import { tensor, noGrad, tidy, stack, type Tensor } from '../torch/index.js';
 import { decodeImage, inputName, type ImageInput, type ResizeMethod } from '../data/decode.js';
 import { augmentBatch, drawAugParams, identityParams } from '../data/augment.js';
 import { seededRandom } from '../data/synthetic.js';
-import { DataError } from '../data/errors.js';
+import { DataError, SKIP_HINTS, type Skipped } from '../data/errors.js';
 import type { Module } from '../nn/index.js';
 import type { EvalTransforms } from '../models/registry.js';
 
@@ -60,10 +60,17 @@ export interface PredictOptions {
 
 // The image decoded and centre-cropped: uint8 [3, c, c], c the crop size, or the item size.
 async function centreCrop(input: ImageInput, p: Preprocess): Promise<Tensor> {
+  const r = await tryCentreCrop(input, p);
+  if ('reason' in r) throw new DataError(`cannot use the image (${r.reason}: ${r.detail})`, inputName(input), `${SKIP_HINTS[r.reason]}.`);
+  return r;
+}
+
+// centreCrop, or why the image cannot be used.
+async function tryCentreCrop(input: ImageInput, p: Preprocess): Promise<Tensor | Skipped> {
   const side = p.itemSize ?? p.cropSize;
   const r = await decodeImage(input, p.itemSize ? { size: p.itemSize, method: p.method ?? 'crop' } : { size: p.resizeSize, method: 'crop' });
   const name = inputName(input);
-  if (!r.ok) throw new DataError(`cannot use the image (${r.skipped.reason}: ${r.skipped.detail})`, name, 'give a JPEG, PNG, WebP, GIF, TIFF or AVIF image');
+  if (!r.ok) return r.skipped;
   const { data, height, width } = r.image;
   if (height < side || width < side) {
     throw new DataError(`the image decoded to ${width}×${height}, smaller than the ${side} px crop`, name, 'this is a bug in visiontune; please report it');
@@ -91,11 +98,28 @@ export async function loadImage(input: ImageInput, p: Preprocess): Promise<Tenso
 /** Returns `model`'s prediction (logits out) for one image, a path or its bytes; optionally with test-time augmentation. */
 export async function predictImage(model: Module, classes: readonly string[], input: ImageInput, p: Preprocess,
   o: PredictOptions = {}): Promise<ImagePrediction> {
+  checkTta(o);
+  const crop = await centreCrop(input, p);
+  try {
+    const values = cropProbs(model, crop, p, o);
+    const index = values.indexOf(Math.max(...values));
+    return { label: classes[index], index, probs: values };
+  } finally {
+    crop.dispose();
+  }
+}
+
+function checkTta(o: PredictOptions): void {
   const n = o.tta ?? 0;
   const beta = o.beta ?? 0.25;
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`tta must be a whole number of passes ≥ 0, got ${n}`);
   if (!(beta >= 0 && beta <= 1)) throw new RangeError(`beta must be in [0, 1], got ${beta}`);
-  const crop = await centreCrop(input, p);
+}
+
+// Every class's probability for one centre crop [3, c, c], blended with n augmented passes as fastai's tta.
+function cropProbs(model: Module, crop: Tensor, p: Preprocess, o: PredictOptions): number[] {
+  const n = o.tta ?? 0;
+  const beta = o.beta ?? 0.25;
   model.eval();
   const probs = noGrad(() => tidy(() => {
     const plain = model.forward(toInput(crop.unsqueeze(0), p)).softmax(1);
@@ -105,37 +129,49 @@ export async function predictImage(model: Module, classes: readonly string[], in
     const augmented = model.forward(augmentBatch(copies, drawAugParams(n, seededRandom(o.seed ?? 0)), p.cropSize, stats)).softmax(1);
     return augmented.mean([0], true).mul(1 - beta).add(plain.mul(beta));
   }));
-  crop.dispose();
   const values = Array.from(probs.toArray());
   probs.dispose();
-  const index = values.indexOf(Math.max(...values));
-  return { label: classes[index], index, probs: values };
+  return values;
 }
 
 /**
- * Returns the top-k classes of each file under `model` (logits out), in the files' order; in
+ * Returns the top-k classes of each usable file under `model` (logits out), in the files' order,
+ * and each file that could not be used with its reason (a bad file never stops the others); in
  * batches, or one file at a time with test-time augmentation when `o.tta` asks for it.
  */
 export async function predictFiles(model: Module, classes: readonly string[], files: string[], p: Preprocess,
-  topK = 5, o: PredictOptions & { batchSize?: number } = {}): Promise<FilePredictions[]> {
+  topK = 5, o: PredictOptions & { batchSize?: number } = {}): Promise<{ predictions: FilePredictions[]; skipped: Skipped[] }> {
   const k = Math.min(topK, classes.length);
   const top = (probs: ArrayLike<number>): Prediction[] => Array.from(probs, (prob, index) => ({ label: classes[index], index, prob }))
     .sort((a, b) => b.prob - a.prob || a.index - b.index).slice(0, k);
-  const out: FilePredictions[] = [];
+  const predictions: FilePredictions[] = [];
+  const skipped: Skipped[] = [];
   if (o.tta) {
-    for (const file of files) out.push({ file, predictions: top((await predictImage(model, classes, file, p, o)).probs) });
-    return out;
+    checkTta(o);
+    for (const file of files) {
+      const crop = await tryCentreCrop(file, p);
+      if ('reason' in crop) {
+        skipped.push(crop);
+        continue;
+      }
+      predictions.push({ file, predictions: top(cropProbs(model, crop, p, o)) });
+      crop.dispose();
+    }
+    return { predictions, skipped };
   }
   model.eval();
   const batchSize = o.batchSize ?? 16;
   for (let i = 0; i < files.length; i += batchSize) {
     const chunk = files.slice(i, i + batchSize);
-    const crops = await Promise.all(chunk.map((f) => centreCrop(f, p)));
-    const probs = noGrad(() => tidy(() => model.forward(toInput(stack(crops), p)).softmax(1)));
-    for (const c of crops) c.dispose();
+    const results = await Promise.all(chunk.map((f) => tryCentreCrop(f, p)));
+    const good = chunk.flatMap((file, j) => ('reason' in results[j] ? [] : [{ file, crop: results[j] as Tensor }]));
+    for (const r of results) if ('reason' in r) skipped.push(r);
+    if (good.length === 0) continue;
+    const probs = noGrad(() => tidy(() => model.forward(toInput(stack(good.map((g) => g.crop)), p)).softmax(1)));
+    for (const g of good) g.crop.dispose();
     const all = probs.toArray();
     probs.dispose();
-    chunk.forEach((file, j) => out.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
+    good.forEach(({ file }, j) => predictions.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
   }
-  return out;
+  return { predictions, skipped };
 }

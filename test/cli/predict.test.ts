@@ -42,7 +42,7 @@ test('predict with a zoo architecture and a weights file gives the top-k ImageNe
   try {
     const r = visiontune(['predict', 'mobilenet_v2', '--weights', f.weights, ...f.images, '--top-k', '3', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as Out[];
+    const out = (JSON.parse(r.stdout) as { predictions: Out[] }).predictions;
     assert.deepEqual(out.map((o) => o.file), f.images);
     // The same model, weights and preprocessing in-process.
     const model = zooEntry('mobilenet_v2').build();
@@ -74,13 +74,13 @@ test('predict with an exported model uses its classes, size and normalisation', 
   try {
     const r = visiontune(['predict', f.exported, f.images[0], '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const [o] = JSON.parse(r.stdout) as Out[];
+    const [o] = (JSON.parse(r.stdout) as { predictions: Out[] }).predictions;
     assert.deepEqual(o.predictions.map((p) => p.label).sort(), ['checker', 'disc', 'stripes']);
     const total = o.predictions.reduce((s, p) => s + p.prob, 0);
     assert.ok(Math.abs(total - 1) < 1e-5, `probabilities sum to ${total}`);
     const withTta = visiontune(['predict', f.exported, f.images[0], '--tta', '2', '--top-k', '2', '--json']);
     assert.equal(withTta.code, 0, withTta.stderr);
-    const [t] = JSON.parse(withTta.stdout) as Out[];
+    const [t] = (JSON.parse(withTta.stdout) as { predictions: Out[] }).predictions;
     assert.equal(t.predictions.length, 2);
     assert.ok(t.predictions[0].prob >= t.predictions[1].prob);
     assert.notDeepEqual(t.predictions.map((p) => p.prob), o.predictions.slice(0, 2).map((p) => p.prob), 'augmented passes change the probabilities');

@@ -36,7 +36,7 @@ test('train prints the table and interpretation, exports, writes history and JSO
   assert.ok(Array.isArray(results.perClass) && Array.isArray(results.topLosses) && Array.isArray(results.skipped));
   assert.ok(results.timings.totalSeconds > 0);
 
-  const i = visiontune(['interpret', path.join(out, 'model.safetensors'), data, '--item-size', '48', '--bs', '8']);
+  const i = visiontune(['interpret', path.join(out, 'model.safetensors'), data, '--bs', '8']);
   assert.equal(i.code, 0, i.stderr);
   assert.match(i.stdout, /^resnet18 on 6 validation images: accuracy \d+\.\d\d%$/m);
   assert.match(i.stdout, /^Most confused/m);

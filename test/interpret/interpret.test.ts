@@ -2,7 +2,7 @@
 // precision/recall/F1 worst first, and advice drawn from those numbers.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { tensor, F } from '../../src/torch/index.js';
+import { tensor, cat, zeros, F } from '../../src/torch/index.js';
 import { Interpretation } from '../../src/interpret/interpret.js';
 
 const VOCAB = ['apple', 'banana', 'cherry'];
@@ -37,8 +37,27 @@ test('per-class table is worst first, with advice from the numbers', () => {
   const report = new Interpretation(VOCAB, predictions()).perClass([100, 30, 90]);
   assert.deepEqual(report.map((r) => r.label), ['banana', 'cherry', 'apple']);
   const banana = report[0];
-  assert.ok(Math.abs(banana.precision - 2 / 3) < 1e-12 && banana.recall === 0.5 && banana.support === 4);
+  assert.ok(Math.abs(banana.precision! - 2 / 3) < 1e-12 && banana.recall === 0.5 && banana.support === 4);
   assert.ok(banana.advice.some((a) => /^more data: 30 training images/.test(a)), banana.advice.join(' | '));
   assert.ok(banana.advice.some((a) => /^label check: 2 of 4 'banana' images were taken for 'cherry' and 1 the other way/.test(a)));
   assert.deepEqual(report[2].advice, [], 'a perfect class gets no advice');
+});
+
+test('issue 11 case 10: a class with no validation image is not measured, kept out of the mean F1 and of the advice', () => {
+  // 'date' has training images but none in valid/; nothing is predicted as it either.
+  const vocab = [...VOCAB, 'date'];
+  const { probs, targets, losses } = predictions();
+  const padded = cat([probs, zeros([PAIRS.length, 1])], 1);
+  const interp = new Interpretation(vocab, { probs: padded, targets, losses });
+  const report = interp.perClass([100, 30, 90, 40]);
+  const date = report.find((r) => r.label === 'date')!;
+  assert.deepEqual([date.precision, date.recall, date.f1, date.support, date.advice], [null, null, null, 0, []]);
+  assert.equal(report[report.length - 1].label, 'date', 'not measured comes last');
+  const measured = new Interpretation(VOCAB, predictions()).meanF1()!;
+  assert.ok(Math.abs(interp.meanF1()! - measured) < 1e-12, `mean F1 ${interp.meanF1()} is the three measured classes' ${measured}`);
+  // Predicted as a class it has no image of: its precision is measured (0), its recall is not.
+  const wrong = tensor([[0.1, 0.1, 0.1, 0.7], ...PAIRS.slice(1).map(([, p]) => [0, 1, 2, 3].map((c) => (c === p ? 0.9 : 0.1 / 3)))]);
+  const report2 = new Interpretation(vocab, { probs: wrong, targets, losses }).perClass();
+  const date2 = report2.find((r) => r.label === 'date')!;
+  assert.deepEqual([date2.precision, date2.recall, date2.f1], [0, null, null]);
 });
