@@ -62,10 +62,10 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
     for (const line of passedOverLines(inputs.passedOver)) out(`passed over: ${line}`);
   }
   if (results.predictions.length === 0) {
-    const [first] = results.skipped;
-    const more = results.skipped.length > 1 ? ` (and ${results.skipped.length - 1} more skipped)` : '';
-    throw new DataError(`nothing to predict: ${first ? `${first.reason}, ${first.detail}` : 'no image found'}${more}`,
-      first?.path ?? a.files.join(' '), first ? `${SKIP_HINTS[first.reason]}.` : 'Give image files, folders of images or glob patterns.');
+    const reasons = [...new Set(results.skipped.map((s) => s.reason))];
+    const hint = reasons.map((r) => SKIP_HINTS[r]).join('; ');
+    throw new DataError(`nothing to predict: ${results.skipped.length} input${results.skipped.length === 1 ? '' : 's'} skipped (${reasons.join(', ')})`,
+      a.files.join(' '), `${hint.charAt(0).toUpperCase()}${hint.slice(1)}.`);
   }
   return results;
 }

@@ -21,18 +21,19 @@ export interface DatasetSummary {
   layout: string;
 }
 
-/** Returns one sentence per group passed over: "10 .heic files: unsupported format (convert them to JPEG or PNG)". */
+/** Returns one sentence per group passed over: "10 .heic files: unsupported format (convert them to JPEG or PNG to use them)". */
 export function passedOverLines(groups: readonly PassedOver[]): string[] {
-  const why: Record<PassedOver['reason'], string> = {
-    'unsupported format': 'unsupported format (convert them to JPEG or PNG to use them)',
-    'not an image': 'not images',
-    hidden: 'hidden',
-    'outside any class folder': 'outside any class folder, so without a label',
-    'visiontune output': 'visiontune output, never read as data',
-  };
   return groups.map((g) => {
-    const what = g.count === 1 ? g.what.replace(/^folders/, 'folder').replace(/files/, 'file') : g.what;
-    const example = g.count === 1 || g.reason === 'visiontune output' || g.reason === 'outside any class folder'
+    const one = g.count === 1;
+    const what = one ? g.what.replace(/^(folder|file|image)s\b/, '$1').replace(/ files$/, ' file') : g.what;
+    const why: Record<PassedOver['reason'], string> = {
+      'unsupported format': `unsupported format (convert ${one ? 'it' : 'them'} to JPEG or PNG to use ${one ? 'it' : 'them'})`,
+      'not an image': one ? 'not an image' : 'not images',
+      hidden: 'hidden',
+      'outside any class folder': 'outside any class folder, so without a label',
+      'visiontune output': 'visiontune output, never read as data',
+    };
+    const example = one || g.reason === 'visiontune output' || g.reason === 'outside any class folder'
       ? ` (${g.paths.slice(0, 3).join(', ')}${g.count > 3 ? ', …' : ''})` : '';
     return `${g.count} ${what}: ${why[g.reason]}${example}`;
   });

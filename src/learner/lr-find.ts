@@ -93,7 +93,10 @@ export function suggest(lrs: number[], losses: number[], numIt: number): LrSugge
   const from = Math.floor(numIt / 10);
   const l = lrs.slice(from, -5);
   const y = losses.slice(from, -5);
-  if (y.length < 2) throw new Error(`lr_find recorded ${losses.length} points: too few for a suggestion (the loss diverged at once?)`);
+  if (y.length < 2) {
+    throw new Error(`lr_find recorded ${losses.length} points before the smoothed loss rose above 4× its lowest: too few for a suggestion ` +
+      '(with very few training images the loss jumps from batch to batch); give a learning rate yourself (--lr 1e-3, say)');
+  }
   return { valley: valley(l, y), minimum: minimum(l, y), steep: steep(l, y), slide: slide(l, y) };
 }
 

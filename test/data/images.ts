@@ -78,3 +78,30 @@ export async function writeBadFiles(dir: string): Promise<Record<string, string>
   }
   return out;
 }
+
+/**
+ * A 24-bit BMP (BITMAPINFOHEADER) of w×h pixels given by px(x, y) → [r, g, b], written here byte
+ * by byte as the format defines it: rows bottom-up (or top-down, with a negative height), BGR,
+ * each row padded to 4 bytes. sharp cannot write BMP, and the test must not trust the decoder's own encoder.
+ */
+export function bmp(w: number, h: number, px: (x: number, y: number) => number[], o: { topDown?: boolean } = {}): Buffer {
+  const row = Math.ceil((w * 3) / 4) * 4;
+  const buf = Buffer.alloc(54 + row * h);
+  buf.write('BM', 0, 'latin1');
+  buf.writeUInt32LE(buf.length, 2);
+  buf.writeUInt32LE(54, 10);
+  buf.writeUInt32LE(40, 14);
+  buf.writeInt32LE(w, 18);
+  buf.writeInt32LE(o.topDown ? -h : h, 22);
+  buf.writeUInt16LE(1, 26);
+  buf.writeUInt16LE(24, 28);
+  buf.writeUInt32LE(row * h, 34);
+  for (let r = 0; r < h; r++) {
+    const y = o.topDown ? r : h - 1 - r;
+    for (let x = 0; x < w; x++) {
+      const [red, green, blue] = px(x, y);
+      buf.set([blue, green, red], 54 + r * row + 3 * x);
+    }
+  }
+  return buf;
+}
