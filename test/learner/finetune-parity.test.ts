@@ -21,7 +21,6 @@ import { python, enc } from '../helpers/python.js';
 const RECIPE = `
 import torchvision
 from fastai_recipe import Recipe, ConcatPool
-torch.set_num_threads(2)
 torch.manual_seed(0)
 class Body(nn.Module):
     def __init__(self, r):

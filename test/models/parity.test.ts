@@ -19,7 +19,6 @@ const SIZE = 64;
 const MAKE_REFERENCE = `
 import torchvision
 from torchvision.ops import StochasticDepth
-torch.set_num_threads(2)
 torch.manual_seed(0)
 m = getattr(torchvision.models, inp['arch'])(num_classes=1000)
 with torch.no_grad():
