@@ -4,12 +4,12 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { DataLoaders } from '../data/dataloaders.js';
-import { makeOutputDir } from '../data/folders.js';
+import { makeOutputDir, assertOutputDir } from '../data/folders.js';
 import { DataError } from '../data/errors.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
-import { prepare, printInterpretation, interpretValid, type TrainArgs } from './train.js';
+import { prepare, printInterpretation, interpretValid, assertFileTarget, TRAIN_DEFAULTS, type TrainArgs } from './train.js';
 
 /** An SVG line chart of loss against learning rate (log axis) with the suggestions marked. */
 export function lrFindSvg(r: LrFindResult, width = 640, height = 400): string {
@@ -40,6 +40,7 @@ export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 
 /** Runs lr_find; prints the suggestions; writes lr_find.csv and lr_find.png into `out`. */
 export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   onDownload?: (bytes: number, total: number | null) => void): Promise<LrFindResult> {
+  await assertOutputDir(a.out, a.data);
   const { learn } = await prepare({ ...a, precision: 'fp32' }, out, [], onDownload);
   const r = await lrFind(learn);
   await makeOutputDir(a.out);
@@ -53,8 +54,9 @@ export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
 export interface InterpretArgs {
   model: string;
   data: string;
-  validPct: number;
-  seed: number;
+  /** Default: the split the model file records, else the training defaults. */
+  validPct?: number;
+  seed?: number;
   bs: number;
   threads?: number;
   json?: string;
@@ -66,15 +68,26 @@ export interface InterpretArgs {
  * presizing and normalisation come from the file).
  */
 export async function interpretCommand(a: InterpretArgs, out: (s: string) => void): Promise<Record<string, unknown>> {
+  if (a.json) assertFileTarget('--json', a.json);
   if (a.threads !== undefined) setNumThreads(a.threads);
-  manualSeed(a.seed);
   const exported = loadModel(a.model);
   const { size, normalization } = exported.meta;
+  // The images training held out, unless asked otherwise: another split would score images the model trained on.
+  const trained = exported.meta.split;
+  const validPct = a.validPct ?? trained?.validPct ?? TRAIN_DEFAULTS.validPct;
+  const seed = a.seed ?? trained?.seed ?? TRAIN_DEFAULTS.seed;
+  if (trained && (validPct !== trained.validPct || seed !== trained.seed)) {
+    out(`warning: the model was trained with --valid-pct ${trained.validPct} --seed ${trained.seed}; this split (--valid-pct ${validPct} ` +
+      `--seed ${seed}) may hold out images it trained on, which flatters its accuracy`);
+  }
+  manualSeed(seed);
   // A file without presizing predates it: its predictions resize the shorter side to the size, as presizing to the size does.
   const presizing = { itemSize: exported.meta.itemSize ?? size, method: exported.meta.resizeMethod ?? 'crop' };
-  const dls = await DataLoaders.fromFolder(a.data, { validPct: a.validPct, seed: a.seed, ...presizing, size, bs: a.bs, stats: normalization, log: out });
+  const dls = await DataLoaders.fromFolder(a.data, { validPct, seed, ...presizing, size, bs: a.bs, stats: normalization, log: out });
   if (dls.valid.length === 0) {
-    throw new DataError('no validation images to interpret', a.data, 'Give --valid-pct > 0 (the share training held out) or a folder with a valid/ split');
+    throw new DataError('no validation images to interpret', a.data, trained?.validPct === 0
+      ? 'The model trained on every image (--valid-pct 0), so none is held out; interpret a folder of other labelled images'
+      : 'Give --valid-pct > 0 (the share training held out) or a folder with a valid/ split');
   }
   const unknown = dls.vocab.filter((c) => !exported.classes.includes(c));
   if (unknown.length) throw new Error(`the data has classes the model does not know: ${unknown.join(', ')} (the model knows ${exported.classes.join(', ')})`);

@@ -35,9 +35,10 @@ commands:
   lr-find <data> [--arch --weights --size --item-size --bs --valid-pct --seed --threads --out DIR]
                       fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png
   interpret <model> <data> [--valid-pct --seed --bs --threads --json FILE]
-                      an exported model on the data's validation split, its images made as the model's
-                      own were (size and presizing from the file): confusion matrix, most confused,
-                      top losses, per-class precision/recall/F1 with advice
+                      an exported model on the data's validation split (by default the split its training
+                      held out, as the file records it), its images made as the model's own were (size and
+                      presizing from the file): confusion matrix, most confused, top losses, per-class
+                      precision/recall/F1 with advice
   predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--tta N] [--json]
                       the top classes of each image; <model> is a zoo architecture (ImageNet classes,
                       with its ImageNet weights or a weights file) or a model file visiontune exported;
@@ -56,7 +57,8 @@ Errors print one line and exit 1 (2 for a bad command line); VISIONTUNE_DEBUG=1 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
   try {
     const [command, ...rest] = argv;
-    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    // `visiontune train --help` is help too, whatever else the line holds.
+    if (command === undefined || command === '-h' || command === '--help' || command === 'help' || rest.includes('--help') || rest.includes('-h')) {
       out(HELP);
       return 0;
     }
@@ -120,7 +122,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         const { values, positionals } = parse(rest, { ...SPLIT_OPTIONS, json: { type: 'string' } }, true);
         if (positionals.length !== 2) throw new UsageError('interpret: give an exported model file and a data folder');
         const v = values as Record<string, string | undefined>;
-        await interpretCommand({ model: positionals[0], data: positionals[1], json: v.json, ...splitFlags(v) }, out);
+        // The split defaults to the one the model file records: only what was given here overrides it.
+        const given = (flag: string): boolean => rest.some((r) => r === flag || r.startsWith(`${flag}=`));
+        const { validPct, seed, ...flags } = splitFlags(v);
+        await interpretCommand({ model: positionals[0], data: positionals[1], json: v.json, ...flags,
+          ...(given('--valid-pct') ? { validPct } : {}), ...(given('--seed') ? { seed } : {}) }, out);
         return 0;
       }
       case 'predict': {
@@ -200,5 +206,10 @@ function parse<O extends Options>(args: string[], options: O, positionals = fals
 
 // Run when executed as the package's bin, not when imported by tests.
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  // A reader that stops early (`visiontune train … | head`) is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(process.exitCode ?? 0);
+  });
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
 }

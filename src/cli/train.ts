@@ -1,12 +1,12 @@
 // `visiontune train <data>`: the whole study from one command — data summary, optional lr_find,
 // fineTune with the fastai table, over-training check, interpretation, export, history and JSON.
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
-import { makeOutputDir, DEFAULT_OUT_DIR } from '../data/folders.js';
+import { makeOutputDir, assertOutputDir, DEFAULT_OUT_DIR } from '../data/folders.js';
 import { visionLearner, type VisionLearner } from '../learner/vision.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { EarlyStopping, KeepBest, overTrainingEpoch } from '../learner/callbacks.js';
@@ -56,6 +56,14 @@ export function numberFlag(flag: string, value: string | undefined, o: { integer
     throw new UsageError(`${flag} expects ${o.integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got '${value}'`);
   }
   return n;
+}
+
+/** Throws a UsageError unless `file` can be written: its folder exists and it is not a folder itself. */
+export function assertFileTarget(flag: string, file: string): void {
+  const stat = (p: string) => { try { return statSync(p); } catch { return null; } };
+  if (stat(file)?.isDirectory()) throw new UsageError(`${flag} ${file} is a folder; give a file name`);
+  const dir = path.dirname(path.resolve(file));
+  if (!stat(dir)?.isDirectory()) throw new UsageError(`${flag} ${file}: the folder ${dir} does not exist`);
 }
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
@@ -138,8 +146,11 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const started = performance.now();
   const log = a.quiet ? () => undefined : out;
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
-  const callbacks: Callback[] = [new ProgressBar(), ...(stop ? [stop, new KeepBest()] : [])];
+  const keep = stop ? new KeepBest() : null;
+  const callbacks: Callback[] = [new ProgressBar(), ...(stop && keep ? [stop, keep] : [])];
   const lr = a.lr === 'auto' ? null : numberFlag('--lr', a.lr, { min: 1e-12 });
+  if (a.json) assertFileTarget('--json', a.json);
+  await assertOutputDir(a.out, a.data);
   const { dls, learn } = await prepare(a, log, callbacks, onDownload);
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
@@ -148,7 +159,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   await makeOutputDir(a.out);
   const entry = zooEntry(a.arch);
   log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${a.weights === 'none' ? 'random' : a.weights} weights; ` +
-    `${dls.train.length} training batches of ${dls.train.bs} at ${a.size} px per epoch`);
+    `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dls.train.bs} at ${a.size} px per epoch`);
 
   let found: LrFindResult | null = null;
   let baseLr: number;
@@ -168,14 +179,15 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   if (stop?.message) log(stop.message);
   const diagnosis = diagnose(rows, learn.divergence, { baseLr, hasValidation });
   log(diagnosis);
-  const historyFile = path.join(a.out, 'history.csv');
-  writeFileSync(historyFile, csv(rows, learn.columns));
-  const last = rows[rows.length - 1];
+  // With keep-best, the model is the best epoch's, and so are the final numbers.
+  const kept = keep && keep.bestEpoch >= 0 ? rows.find((r) => r.epoch === keep.bestEpoch) : undefined;
+  if (kept && kept !== rows[rows.length - 1]) log(`Kept the weights of epoch ${kept.epoch}, the best valid loss (${kept.valid_loss.toFixed(6)}).`);
+  const last = kept ?? rows[rows.length - 1];
   const results: Record<string, unknown> = {
     arch: a.arch, weights: a.weights, classes: dls.vocab, baseLr, batchSize: dls.train.bs,
     lrFind: found && { suggestions: found.suggestions },
     epochs: rows.map((r) => ({ ...r, time: formatTime(r.time), seconds: r.time })),
-    final: { valid_loss: last?.valid_loss, error_rate: last?.error_rate },
+    final: { epoch: last?.epoch, valid_loss: last?.valid_loss, error_rate: last?.error_rate },
     divergence: learn.divergence,
     overTraining: { epoch: hasValidation && !learn.divergence ? overTrainingEpoch(rows) : null, summary: diagnosis },
     earlyStopping: stop?.message ?? null,
@@ -186,7 +198,8 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   };
   const writeJson = (): void => { if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`); };
   if (learn.divergence) {
-    // The weights are NaN or far off: no model is written, and the run fails with the diagnosis.
+    // The weights are NaN or far off: nothing joins the output folder (a model or history there
+    // stays a matching pair from an earlier run), and the run fails with the diagnosis.
     writeJson();
     learn.opt?.dispose();
     throw new TrainingError(`training diverged (${learn.divergence.reason}); no model written: lower the learning rate (--lr ${baseLr.toExponential(1)} ` +
@@ -209,7 +222,9 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   }
 
   const modelFile = path.join(a.out, 'model.safetensors');
+  const historyFile = path.join(a.out, 'history.csv');
   learn.export(modelFile);
+  writeFileSync(historyFile, csv(rows, learn.columns));
   results.model = modelFile;
   log(`\nExported ${modelFile}; history in ${historyFile}`);
   writeJson();

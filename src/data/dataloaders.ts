@@ -1,6 +1,6 @@
 // DataLoaders: a source (class folders or a CSV), presized once, as a training and a validation
 // loader with the class names and the list of skipped files — fastai's ImageDataLoaders.
-import { csvDataset, assertTrainable, type Dataset, type CsvOptions, type Item } from './sources.js';
+import { csvDataset, assertTrainable, DEFAULT_VALID_PCT, DEFAULT_SEED, type Dataset, type CsvOptions, type Item } from './sources.js';
 import { folderDataset, type FolderOptions } from './folders.js';
 import { presize, type PresizeOptions, type PresizedSet } from './presize.js';
 import { ImageLoader, DEFAULT_BS, type LoaderOptions } from './loader.js';
@@ -26,14 +26,25 @@ export class DataLoaders {
     readonly test: ImageLoader | null = null,
   ) {}
 
+  /**
+   * The share held out and the seed that chose it, when the loaders split the images themselves
+   * (fromFolder, fromCsv): an exported model records them, so its interpretation holds out the same images.
+   */
+  split: { validPct: number; seed: number } | null = null;
+
   /** Class folders: `root/<class>/…` (split by validPct, stratified, seeded) or `root/{train,valid[,test]}/<class>/…`. */
   static async fromFolder(root: string, o: DataLoadersOptions = {}): Promise<DataLoaders> {
-    return DataLoaders.fromDataset(await folderDataset(root, o), o);
+    return DataLoaders.#withSplit(await DataLoaders.fromDataset(await folderDataset(root, o), o), o);
   }
 
   /** A CSV of `path,label[,is_valid]`, paths relative to the CSV's folder (or `root`). */
   static async fromCsv(csvPath: string, o: DataLoadersOptions & Pick<CsvOptions, 'root'> = {}): Promise<DataLoaders> {
-    return DataLoaders.fromDataset(await csvDataset(csvPath, o), o);
+    return DataLoaders.#withSplit(await DataLoaders.fromDataset(await csvDataset(csvPath, o), o), o);
+  }
+
+  static #withSplit(dls: DataLoaders, o: DataLoadersOptions): DataLoaders {
+    dls.split = { validPct: o.validPct ?? DEFAULT_VALID_PCT, seed: o.seed ?? DEFAULT_SEED };
+    return dls;
   }
 
   /**

@@ -22,12 +22,20 @@ export const UNSUPPORTED_IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Folder names that mark a set already split (compared in lower case): fastai's train/valid,
- * Keras' train/validation, Ultralytics' train/val/test, Kaggle's train/test.
+ * Folder names that mark a set already split: fastai's train/valid, Keras' train/validation,
+ * Ultralytics' train/val/test, Kaggle's train/test and training_set/test_set. Names are compared
+ * in lower case with a `_set`, `-set` or ` set` suffix removed (see splitRole).
  */
 export const SPLIT_FOLDERS = {
   train: ['train', 'training'], valid: ['valid', 'val', 'validation'], test: ['test', 'testing'],
 } as const;
+
+/** Returns the split a folder name stands for ('Training_Set' → train), or null for a class name. */
+export function splitRole(name: string): keyof typeof SPLIT_FOLDERS | null {
+  const base = name.toLowerCase().replace(/[-_ ]?set$/, '');
+  for (const [k, names] of Object.entries(SPLIT_FOLDERS)) if ((names as readonly string[]).includes(base)) return k as keyof typeof SPLIT_FOLDERS;
+  return null;
+}
 
 /** The file visiontune leaves in every folder it writes, so that the folder is never read as data. */
 export const OUTPUT_MARKER = '.visiontune';
@@ -75,6 +83,34 @@ async function isModelFile(file: string): Promise<boolean> {
     return false;
   } finally {
     await fh?.close();
+  }
+}
+
+// Whether an image file lies in dir or its subfolders (down to `depth` levels); stops at the first.
+async function holdsImages(dir: string, depth: number): Promise<boolean> {
+  let entries;
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  for (const e of entries) if (e.isFile() && IMAGE_EXTENSIONS.has(extOf(e.name))) return true;
+  if (depth === 0) return false;
+  for (const e of entries) if (e.isDirectory() && !isHidden(e.name) && await holdsImages(path.join(dir, e.name), depth - 1)) return true;
+  return false;
+}
+
+/**
+ * Throws a DataError when writing visiontune's output into `out` would hide images: `out` is the
+ * data folder, or an existing folder (not already visiontune's) with images in it, such as a
+ * class folder. The marker an output folder gets would make every later run pass it over.
+ */
+export async function assertOutputDir(out: string, data: string): Promise<void> {
+  const [o, d] = [path.resolve(out), path.resolve(data)];
+  const hint = 'Give --out a new or empty folder, or one visiontune wrote before';
+  if (o === d) throw new DataError('the output folder is the data folder', o, hint);
+  if (await isDir(o) && !await isOutputDir(o) && await holdsImages(o, 3)) {
+    throw new DataError('the output folder holds images (a class or split of the data?); visiontune would pass it over as output from then on', o, hint);
   }
 }
 
@@ -181,11 +217,7 @@ async function splitFolders(root: string): Promise<{ train: string; valid: strin
     const p = path.join(root, e.name);
     if (!isHidden(e.name) && (e.isDirectory() || await isDir(p)) && !await isOutputDir(p)) dirs.push(e.name);
   }
-  const role = (name: string): keyof typeof SPLIT_FOLDERS | null => {
-    const lower = name.toLowerCase();
-    for (const [k, names] of Object.entries(SPLIT_FOLDERS)) if ((names as readonly string[]).includes(lower)) return k as keyof typeof SPLIT_FOLDERS;
-    return null;
-  };
+  const role = splitRole;
   const splits = dirs.filter((d) => role(d) !== null);
   if (splits.length === 0) return null;
   const list = (names: string[]): string => names.map((n) => `'${n}'`).join(', ');
@@ -226,11 +258,14 @@ export async function folderDataset(root: string, o: FolderOptions = {}): Promis
   if (splits) {
     const train = await classFolders(splits.train, rule, passed, origin);
     const test = splits.test ? await classFolders(splits.test, rule, passed, {}) : [];
-    const layout = [splits.train, splits.valid, splits.test].filter((d) => d !== null).map((d) => path.basename(d!)).join('/');
+    // A test folder without class folders (Kaggle's unlabelled test images) is no test split.
+    const named = [splits.train, splits.valid, test.length > 0 ? splits.test : null].filter((d) => d !== null).map((d) => path.basename(d!));
+    const layout = named.join('/');
     if (splits.valid) {
       parts = { train, valid: await classFolders(splits.valid, rule, passed, {}), test, layout };
     } else {
-      parts = { ...splitByValidPct(train, validPct, seed), test, layout: `${layout} (valid split from ${path.basename(splits.train)})` };
+      const how = validPct > 0 ? `valid split from ${named[0]}` : 'no validation: valid-pct 0';
+      parts = { ...splitByValidPct(train, validPct, seed), test, layout: `${layout} (${how})` };
     }
   } else {
     parts = { ...splitByValidPct(await classFolders(abs, rule, passed, origin), validPct, seed), test: [], layout: 'class folders' };
@@ -266,8 +301,18 @@ export async function expandImageArgs(args: readonly string[]): Promise<{ files:
       if (found.length === 0) skipped.push({ path: arg, reason: 'missing', detail: 'the folder holds no image' });
     } else if (isDynamicPattern(arg) && !await exists(arg)) {
       const found = (await glob(arg, { onlyFiles: true, expandDirectories: false })).sort();
-      found.forEach(add);
       if (found.length === 0) skipped.push({ path: arg, reason: 'missing', detail: 'the pattern matches no file' });
+      // As in a folder: only images, and nothing from a folder visiontune wrote.
+      const output = new Map<string, boolean>();
+      for (const f of found) {
+        const dir = path.dirname(f);
+        if (!output.has(dir)) output.set(dir, await isOutputDir(dir));
+        const ext = extOf(f);
+        if (output.get(dir)) passed.add('visiontune output', f, 'files in folders visiontune wrote');
+        else if (IMAGE_EXTENSIONS.has(ext)) add(f);
+        else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) passed.add('unsupported format', f, `${ext} files`);
+        else passed.add('not an image', f, ext ? `${ext} files` : 'files without an extension');
+      }
     } else {
       add(arg);
     }

@@ -187,15 +187,24 @@ export async function csvDataset(csvPath: string, o: CsvOptions = {}): Promise<D
 /** Throws a DataError unless the training split has images of at least two classes, and of every class. */
 export function assertTrainable(ds: Dataset, where = ds.root): void {
   if (ds.train.length === 0) {
-    throw new DataError('no usable image found', where,
-      'Put the images in one folder per class (root/<class>/<image>.jpg); readable formats: JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP');
+    const loose = ds.passedOver?.find((g) => g.reason === 'outside any class folder');
+    throw new DataError('no usable image found', where, loose
+      ? `${loose.count} image${loose.count === 1 ? ' lies' : 's lie'} outside any class folder (${loose.what.replace(/^images? /, '')}): ` +
+        'move them into one folder per class (root/<class>/<image>.jpg)'
+      : 'Put the images in one folder per class (root/<class>/<image>.jpg); readable formats: JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP');
   }
   const counts = countByClass(ds.train);
-  for (const c of ds.vocab) {
-    if (!counts[c]) {
-      throw new DataError(`class '${c}' has no usable training image`, ds.origin[c] ?? where,
-        'Add images of it (see the skipped files, if any, for why some were left out), or remove the class');
-    }
+  const missing = ds.vocab.filter((c) => !counts[c]);
+  if (missing.length > 0) {
+    const c = missing[0];
+    const elsewhere = [...ds.valid, ...ds.test].some((it) => it.label === c);
+    const others = missing.length > 1 ? ` (and ${missing.slice(1).map((m) => `'${m}'`).join(', ')})` : '';
+    const near = ds.vocab.find((v) => v !== c && v.toLowerCase() === c.toLowerCase() && counts[v]);
+    throw new DataError(elsewhere ? `class '${c}'${others} has validation or test images but no training image`
+      : `class '${c}'${others} has no usable training image`, ds.origin[c] ?? where,
+    near ? `Did you mean '${near}'? Class names are compared exactly, case included`
+      : elsewhere ? 'Add training images of it, or remove it from the validation and test folders'
+        : `Add images of it${ds.skipped.length > 0 ? ' (see the skipped files for why some were left out)' : ''}, or remove the class`);
   }
   if (ds.vocab.length < 2) {
     throw new DataError(`only one class found ('${ds.vocab[0]}')`, where,

@@ -55,7 +55,7 @@ export function summarize(ds: Dataset, skipped: Skipped[] = ds.skipped): Dataset
     }
   }
   if (ds.valid.length === 0) {
-    warnings.push('no validation images: losses and error rate on held-out images cannot be measured (use validPct > 0)');
+    warnings.push('no validation images: losses and error rate on held-out images cannot be measured (hold a share out with --valid-pct, or add a valid/ folder)');
   } else {
     const missing = ds.vocab.filter((c) => !counts.valid[c]);
     if (missing.length > 0) warnings.push(`no validation image for ${missing.map((c) => `'${c}'`).join(', ')}: its error cannot be measured`);

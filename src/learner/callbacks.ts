@@ -132,14 +132,17 @@ export class ReduceLROnPlateau extends Tracker {
 
 /**
  * Returns the epoch where over-training set in — the one after the best valid loss, when valid
- * loss rose there while train loss kept falling and never came back below the best — or null.
+ * loss rose there and never came back below the best while train loss went on falling (the last
+ * epoch's below the best epoch's; one epoch's bump, such as the first unfrozen epoch's, does not
+ * hide it) — or null.
  */
 export function overTrainingEpoch(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[]): number | null {
   if (rows.length < 2) return null;
   const best = rows.reduce((b, r, i) => (r.valid_loss < rows[b].valid_loss ? i : b), 0);
   const next = rows[best + 1];
   if (!next) return null;
-  return next.valid_loss > rows[best].valid_loss && next.train_loss < rows[best].train_loss ? next.epoch : null;
+  const last = rows[rows.length - 1];
+  return next.valid_loss > rows[best].valid_loss && last.train_loss < rows[best].train_loss ? next.epoch : null;
 }
 
 /** A sentence on over-training for the end of a run. */

@@ -24,6 +24,11 @@ export interface ModelMeta {
    */
   itemSize?: number;
   resizeMethod?: ResizeMethod;
+  /**
+   * The validation share and seed of the split training used (absent when the loaders did not
+   * split), so that `interpret` holds out the same images by default.
+   */
+  split?: { validPct: number; seed: number };
 }
 
 /** A model file that cannot be used: not one of ours, or inconsistent. */

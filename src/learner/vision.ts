@@ -2,6 +2,7 @@
 import { keep, tidy, type Tensor } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { ImageLoader } from '../data/loader.js';
+import { DataLoaders } from '../data/dataloaders.js';
 import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
@@ -102,6 +103,7 @@ export class VisionLearner extends Learner {
       normalization: this.normalization,
       head: this.visionOptions.head ?? {},
       ...this.presizing,
+      ...(this.dls instanceof DataLoaders && this.dls.split ? { split: this.dls.split } : {}),
     });
   }
 }

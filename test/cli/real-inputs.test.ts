@@ -73,7 +73,7 @@ test('issue 11 case 4: 3+3 images with --bs 8: lr-find ends, train lowers the ba
   assert.match(lr.stdout, /^valley\s+\d\.\d\de-\d+$/m);
   const r = visiontune(['train', root, ...QUICK, '--out', path.join(dir, 'tiny-out')]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^resnet18: .*; 1 training batches of 4 at 32 px per epoch$/m);
+  assert.match(r.stdout, /^resnet18: .*; 1 training batch of 4 at 32 px per epoch$/m);
   assert.match(r.stdout, /^0\s+\d+\.\d{6}\s+\d+\.\d{6}\s+\d\.\d{6}\s+\d\d:\d\d$/m, 'a finite train loss');
   const auto = visiontune(['train', root, ...QUICK, '--lr', 'auto', '--out', path.join(dir, 'tiny-auto')]);
   assert.ok(auto.code === 0, auto.stderr);
@@ -155,11 +155,16 @@ test('issue 11 case 9: interpret makes images as the model file says (trained wi
   const root = await photos(path.join(dir, 'presize'), 10, 9, 3);
   const out = path.join(dir, 'presize-out');
   const json = path.join(dir, 'presize.json');
-  const r = visiontune(['train', root, ...SMALL, '--item-size', '64', '--bs', '8', '--freeze-epochs', '0', '--epochs', '2', '--out', out, '--json', json]);
+  // A seed other than the default: the file records the split, so interpret holds out the same images.
+  const r = visiontune(['train', root, ...SMALL, '--item-size', '64', '--bs', '8', '--freeze-epochs', '0', '--epochs', '2', '--seed', '3',
+    '--out', out, '--json', json]);
   assert.equal(r.code, 0, r.stderr);
   const trained = JSON.parse(readFileSync(json, 'utf8'));
   const i = visiontune(['interpret', path.join(out, 'model.safetensors'), root, '--json', path.join(dir, 'presize-i.json')]);
   assert.equal(i.code, 0, i.stderr);
+  assert.doesNotMatch(i.stdout, /^warning: the model was trained with/m);
+  const other = visiontune(['interpret', path.join(out, 'model.safetensors'), root, '--seed', '4']);
+  assert.match(other.stdout, /^warning: the model was trained with --valid-pct 0\.2 --seed 3; this split .* may hold out images it trained on/m);
   const interpreted = JSON.parse(readFileSync(path.join(dir, 'presize-i.json'), 'utf8'));
   assert.equal(interpreted.accuracy, trained.final.accuracy, `interpret ${interpreted.accuracy} vs training ${trained.final.accuracy}`);
   assert.deepEqual(interpreted.confusion.matrix, trained.confusion.matrix);
@@ -183,4 +188,30 @@ test('issue 11 case 10: a class absent from valid/ is shown as not measured and 
   assert.deepEqual([row.f1, row.recall, row.support, row.advice], [null, null, 0, []]);
   const measured = results.perClass.filter((c: { f1: number | null }) => c.f1 !== null);
   assert.ok(Math.abs(results.meanF1 - measured.reduce((s: number, c: { f1: number }) => s + c.f1, 0) / measured.length) < 1e-12);
+});
+
+test('issue 11: bad output targets fail before any work, in one line: --out a class folder or the data, --json a folder or nowhere', async () => {
+  const root = await photos(path.join(dir, 'targets'), 4, 12);
+  const started = Date.now();
+  assertOneLineError(visiontune(['train', root, ...QUICK, '--out', path.join(root, 'vertical')]), 1, /the output folder holds images/);
+  assertOneLineError(visiontune(['lr-find', root, ...SMALL, '--out', root]), 1, /the output folder is the data folder/);
+  assertOneLineError(visiontune(['train', root, ...QUICK, '--json', path.join(dir, 'no', 'such', 'x.json')]), 2, /--json .*: the folder .* does not exist/);
+  assertOneLineError(visiontune(['train', root, ...QUICK, '--json', dir]), 2, /--json .* is a folder; give a file name/);
+  assert.ok(Date.now() - started < 20_000, 'no training ran');
+  assert.ok(!readdirSync(path.join(root, 'vertical')).includes('.visiontune'), 'the class folder was left as it was');
+  const help = visiontune(['train', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^usage: visiontune <command>/m);
+});
+
+test('issue 11: with --early-stop, the final numbers are those of the epoch whose weights were kept', async () => {
+  const root = await photos(path.join(dir, 'keep'), 8, 13);
+  const json = path.join(dir, 'keep.json');
+  const r = visiontune(['train', root, ...SMALL, '--bs', '4', '--freeze-epochs', '0', '--epochs', '4', '--early-stop', '1', '--lr', '5e-2',
+    '--out', path.join(dir, 'keep-out'), '--json', json]);
+  assert.equal(r.code, 0, r.stderr);
+  const results = JSON.parse(readFileSync(json, 'utf8'));
+  const best = results.epochs.reduce((a: { valid_loss: number }, b: { valid_loss: number }) => (b.valid_loss < a.valid_loss ? b : a));
+  assert.deepEqual([results.final.epoch, results.final.valid_loss], [best.epoch, best.valid_loss]);
+  if (best.epoch !== results.epochs.at(-1).epoch) assert.match(r.stdout, new RegExp(`^Kept the weights of epoch ${best.epoch}, the best valid loss`, 'm'));
 });

@@ -38,9 +38,11 @@ test('issue 11 case 2: fastai train/valid, Keras train/validation, Ultralytics t
   assert.match(kaggle.layout!, /^train\/test \(valid split from train\)$/);
   assert.ok(kaggle.test.every((it) => it.path.includes(`${path.sep}test${path.sep}`)));
   assert.ok(![...kaggle.train, ...kaggle.valid].some((it) => it.path.includes(`${path.sep}test${path.sep}`)), 'test never trains or validates');
-  // Upper-case names are the same folders.
+  // Upper-case names are the same folders, and so are Kaggle's training_set/test_set.
   const upper = await folderDataset(touch(tempDir(), [...classes('Train', 2), ...classes('Valid', 1)]));
   assert.deepEqual(sizes(upper), [4, 2, 0]);
+  const sets = await folderDataset(touch(tempDir(), [...classes('training_set', 5), ...classes('test_set', 2)]), { validPct: 0.2 });
+  assert.deepEqual([sets.vocab, sizes(sets), sets.layout], [['blue', 'red'], [8, 2, 4], 'training_set/test_set (valid split from training_set)']);
 });
 
 test('issue 11 case 2: a layout that fits none is a DataError naming it', async () => {
@@ -53,8 +55,18 @@ test('issue 11 case 2: a layout that fits none is a DataError naming it', async 
   await assert.rejects(folderDataset(twice), (e: unknown) => e instanceof DataError && /two valid folders \('val', 'valid'\)/.test(e.message));
   // A Kaggle test folder of unlabelled images is passed over, not made a class.
   const unlabelled = await folderDataset(touch(tempDir(), [...classes('train', 5), 'test/0001.jpg', 'test/0002.jpg']));
-  assert.deepEqual([unlabelled.vocab, unlabelled.test.length], [['blue', 'red'], 0]);
+  assert.deepEqual([unlabelled.vocab, unlabelled.test.length, unlabelled.layout], [['blue', 'red'], 0, 'train (valid split from train)']);
   assert.equal(unlabelled.passedOver!.find((g) => g.reason === 'outside any class folder')?.count, 2);
+  // Images straight in train/: the error says where they are and what to do.
+  const flat = touch(tempDir(), ['train/1.jpg', 'train/2.jpg', 'train/3.jpg']);
+  await assert.rejects(folderDataset(flat), (e: unknown) => e instanceof DataError &&
+    /3 images lie outside any class folder \(directly in .*train\): move them into one folder per class/.test(e.message));
+  // A class only in valid/, and one whose name differs from train's only in case.
+  const onlyValid = touch(tempDir(), [...classes('train', 2), ...classes('valid', 1), 'valid/fish/1.jpg']);
+  await assert.rejects(folderDataset(onlyValid), (e: unknown) => e instanceof DataError &&
+    /class 'fish' has validation or test images but no training image/.test(e.message));
+  const caseClash = touch(tempDir(), [...classes('train', 2), 'valid/Red/1.jpg', 'valid/blue/1.jpg']);
+  await assert.rejects(folderDataset(caseClash), (e: unknown) => e instanceof DataError && /class 'Red'.*Did you mean 'red'\?/.test(e.message));
 });
 
 test('issue 11 case 3: visiontune output folders inside the data are never read: default name, marker, model file', async () => {
@@ -128,4 +140,9 @@ test('issue 11 case 8: predict arguments expand folders recursively and globs, a
     path.join(root, 'a', '1.jpg')]);
   assert.deepEqual(files.map((f) => path.relative(root, f)), ['a/1.jpg', 'a/deep/2.png', 'b/4.jpg']);
   assert.deepEqual(skipped.map((s) => [path.relative(root, s.path), s.reason]), [['nope/*.jpg', 'missing'], ['a/3.heic', 'unsupported format']]);
+  // A glob over everything takes the images only, and nothing from visiontune's output.
+  touch(root, ['b/visiontune-out/lr_find.png', 'b/visiontune-out/lr_find.csv']);
+  const all = await expandImageArgs([path.join(root, 'b', '**')]);
+  assert.deepEqual(all.files.map((f) => path.relative(root, f)), ['b/4.jpg']);
+  assert.deepEqual(all.passedOver.map((g) => [g.reason, g.count]).sort(), [['not an image', 1], ['visiontune output', 2]]);
 });

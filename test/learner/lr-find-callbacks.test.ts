@@ -103,4 +103,7 @@ test('the over-training detector names the epoch where valid loss turned up as t
   // Valid loss rising while train loss also rises is not over-training either.
   assert.equal(overTrainingEpoch([row(0, 1.2, 1.0), row(1, 1.3, 1.1)]), null);
   assert.match(overTrainingSummary(rows.slice(0, 3)), /No sign of over-training/);
+  // The first unfrozen epoch's train loss bumps above the frozen epoch's; valid loss rises from there on.
+  const unfrozen = [row(0, 1.0, 0.70), row(1, 1.09, 0.77), row(2, 0.77, 1.03), row(3, 0.70, 1.12), row(4, 0.66, 1.12)];
+  assert.equal(overTrainingEpoch(unfrozen), 1);
 });
