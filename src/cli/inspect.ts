@@ -9,6 +9,7 @@ import { DataError } from '../data/errors.js';
 import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
+import { modelFileOf } from './predict.js';
 import { prepare, printInterpretation, interpretValid, assertFileTarget, TRAIN_DEFAULTS, type TrainArgs } from './train.js';
 
 /** An SVG line chart of loss against learning rate (log axis) with the suggestions marked. */
@@ -70,7 +71,7 @@ export interface InterpretArgs {
 export async function interpretCommand(a: InterpretArgs, out: (s: string) => void): Promise<Record<string, unknown>> {
   if (a.json) assertFileTarget('--json', a.json);
   if (a.threads !== undefined) setNumThreads(a.threads);
-  const exported = loadModel(a.model);
+  const exported = loadModel(modelFileOf(a.model));
   const { size, normalization } = exported.meta;
   // The images training held out, unless asked otherwise: another split would score images the model trained on.
   const trained = exported.meta.split;

@@ -41,7 +41,8 @@ commands:
                       precision/recall/F1 with advice
   predict <model> <images…> [--weights imagenet|FILE] [--top-k K] [--tta N] [--json]
                       the top classes of each image; <model> is a zoo architecture (ImageNet classes,
-                      with its ImageNet weights or a weights file) or a model file visiontune exported;
+                      with its ImageNet weights or a weights file) or a model file visiontune exported
+                      (or the --out folder that holds it);
                       <images> are files, folders (searched recursively) or quoted glob patterns; a file
                       that cannot be used gets a "skipped" line with the reason, and the exit code is
                       1 only when nothing could be predicted (--json: {predictions, skipped});

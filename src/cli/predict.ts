@@ -2,6 +2,7 @@
 // folders searched recursively, glob patterns), from a zoo model with its ImageNet weights (or a
 // weights file), or from a model visiontune exported; a file that cannot be used is a skip line.
 import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { zooEntry, ZOO } from '../models/registry.js';
 import { loadPretrained } from '../models/weights.js';
 import { IMAGENET_CLASSES } from '../models/imagenet-classes.js';
@@ -22,6 +23,12 @@ export interface PredictArgs {
   tta?: number;
 }
 
+/** The model file an argument names: the file itself, or the model.safetensors inside an output folder `train` wrote. */
+export function modelFileOf(arg: string): string {
+  const inside = path.join(arg, 'model.safetensors');
+  return existsSync(arg) && statSync(arg).isDirectory() && existsSync(inside) ? inside : arg;
+}
+
 /** What predict found: each usable image's top classes, and each file it could not use. */
 export interface PredictResults {
   predictions: FilePredictions[];
@@ -40,9 +47,10 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   if (!Number.isInteger(tta) || tta < 0) throw new UsageError(`--tta must be a whole number of passes (0 for none), got ${a.tta}`);
   const inputs = await expandImageArgs(a.files);
   let results: PredictResults;
-  if (!ZOO.has(a.model) && (a.model.endsWith('.safetensors') || (existsSync(a.model) && statSync(a.model).isFile()))) {
+  const file = modelFileOf(a.model);
+  if (!ZOO.has(a.model) && (file.endsWith('.safetensors') || (existsSync(file) && statSync(file).isFile()))) {
     if (a.weights) throw new UsageError('--weights goes with a zoo architecture, not with an exported model file');
-    const exported = loadModel(a.model);
+    const exported = loadModel(file);
     results = await predictFiles(exported.model, exported.classes, inputs.files, exported.preprocess, a.topK, { tta });
   } else {
     const entry = zooEntry(a.model);

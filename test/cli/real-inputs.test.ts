@@ -140,7 +140,7 @@ test('issue 11 case 8: predict on files, a folder and a glob prints every good f
   assert.equal(r.code, 0, r.stderr);
   for (const f of ['horizontal_0.jpg', 'vertical_2.jpg', 'vertical_3.jpg', 'deeper/ok.jpg']) assert.match(r.stdout, new RegExp(`^\\S*${f}$`, 'm'), f);
   assert.match(r.stdout, /^skipped .*cut\.jpg: truncated \(the JPEG data ends early.*\); the file is cut short: copy or download it again$/m);
-  const j = visiontune(['predict', model, ...files, path.join(loose, 'scan.bmp'), '--json']);
+  const j = visiontune(['predict', out, ...files, path.join(loose, 'scan.bmp'), '--json']); // the output folder names its model
   assert.equal(j.code, 0, j.stderr);
   const parsed = JSON.parse(j.stdout) as { predictions: { file: string }[]; skipped: { path: string; reason: string }[] };
   assert.equal(parsed.predictions.length, 5);
@@ -163,7 +163,7 @@ test('issue 11 case 9: interpret makes images as the model file says (trained wi
   const i = visiontune(['interpret', path.join(out, 'model.safetensors'), root, '--json', path.join(dir, 'presize-i.json')]);
   assert.equal(i.code, 0, i.stderr);
   assert.doesNotMatch(i.stdout, /^warning: the model was trained with/m);
-  const other = visiontune(['interpret', path.join(out, 'model.safetensors'), root, '--seed', '4']);
+  const other = visiontune(['interpret', out, root, '--seed', '4']); // the output folder names its model
   assert.match(other.stdout, /^warning: the model was trained with --valid-pct 0\.2 --seed 3; this split .* may hold out images it trained on/m);
   const interpreted = JSON.parse(readFileSync(path.join(dir, 'presize-i.json'), 'utf8'));
   assert.equal(interpreted.accuracy, trained.final.accuracy, `interpret ${interpreted.accuracy} vs training ${trained.final.accuracy}`);
