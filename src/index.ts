@@ -7,11 +7,20 @@ export { ZOO, zooEntry, UnknownArchError, type ZooEntry, type PretrainedWeights,
 export type { Backbone } from './models/blocks.js';
 export { IMAGENET_CLASSES } from './models/imagenet-classes.js';
 export { SimpleCNN } from './models/simple-cnn.js';
-export { Learner, type DataLoadersLike, type Loader, type Batch, type EpochRow, type Callback, type LearnerOptions, type FineTuneOptions } from './learner/learner.js';
+export {
+  Learner, defaultSplitter, type DataLoadersLike, type Loader, type Batch, type LearnerOptions, type FineTuneOptions, type FitOptions, type Splitter,
+} from './learner/learner.js';
+export {
+  CancelBatchException, CancelTrainException, CancelValidateException, CancelEpochException, CancelFitException,
+  type Callback, type EpochRow, type BatchInfo,
+} from './learner/events.js';
+export { Recorder, formatTime, rowsCsv } from './learner/recorder.js';
+export { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './learner/schedulers.js';
+export { TerminateOnDivergence, diagnose, TrainingError, DIVERGENCE_FACTOR, type Divergence } from './learner/diagnosis.js';
 export { visionLearner, VisionLearner, type VisionLearnerOptions } from './learner/vision.js';
 export { VisionClassifier, createHead, type HeadOptions } from './learner/model.js';
 export { TensorLoader } from './learner/tensor-loader.js';
-export { lrFind, type LrFindResult, type LrSuggestions } from './learner/lr-find.js';
+export { lrFind, LRFinder, type LrFindResult, type LrSuggestions } from './learner/lr-find.js';
 export { EarlyStopping, KeepBest, ReduceLROnPlateau, overTrainingEpoch, overTrainingSummary } from './learner/callbacks.js';
 export { accuracy, errorRate, topKAccuracy, type Metric } from './learner/metrics.js';
 export { loadModel, loadLearner, ExportedModel, ModelFileError, type ModelMeta } from './learner/export.js';

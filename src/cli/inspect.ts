@@ -6,7 +6,7 @@ import { manualSeed, setNumThreads } from '../torch/index.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { makeOutputDir, assertOutputDir } from '../data/folders.js';
 import { DataError } from '../data/errors.js';
-import { lrFind, type LrFindResult } from '../learner/lr-find.js';
+import { lrFind, lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
 import { modelFileOf } from './predict.js';
@@ -45,7 +45,7 @@ export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   const { learn } = await prepare({ ...a, precision: 'fp32' }, out, [], onDownload);
   const r = await lrFind(learn);
   await makeOutputDir(a.out);
-  writeFileSync(path.join(a.out, 'lr_find.csv'), `lr,loss\n${r.lrs.map((lr, i) => `${lr},${r.losses[i]}`).join('\n')}\n`);
+  writeFileSync(path.join(a.out, 'lr_find.csv'), lrFindCsv(r));
   await sharp(Buffer.from(lrFindSvg(r))).png().toFile(path.join(a.out, 'lr_find.png'));
   for (const [name, lr] of Object.entries(r.suggestions)) out(`${name.padEnd(8)} ${lr.toExponential(2)}`);
   out(`(valley is the default choice) curve in ${path.join(a.out, 'lr_find.csv')}, plot in ${path.join(a.out, 'lr_find.png')}`);

@@ -8,11 +8,12 @@ import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { makeOutputDir, assertOutputDir, DEFAULT_OUT_DIR } from '../data/folders.js';
 import { visionLearner, type VisionLearner } from '../learner/vision.js';
-import { lrFind, type LrFindResult } from '../learner/lr-find.js';
+import { lrFind, lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
 import { EarlyStopping, KeepBest, overTrainingEpoch } from '../learner/callbacks.js';
 import { diagnose, TrainingError } from '../learner/diagnosis.js';
 import { ProgressBar } from '../learner/progress.js';
-import { formatTime, type Callback, type EpochRow, type Learner } from '../learner/learner.js';
+import { formatTime, type Callback, type Learner } from '../learner/learner.js';
+import { rowsCsv } from '../learner/recorder.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { UsageError } from './errors.js';
 
@@ -134,12 +135,6 @@ export function printInterpretation(interp: Interpretation, trainCounts: number[
   };
 }
 
-function csv(rows: EpochRow[], columns: string[]): string {
-  const lines = [columns.join(',')];
-  for (const r of rows) lines.push(columns.map((c) => (c === 'time' ? r.time.toFixed(3) : String(r[c]))).join(','));
-  return `${lines.join('\n')}\n`;
-}
-
 /** Runs the study; returns the JSON results it writes with --json. */
 export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDownload?: (bytes: number, total: number | null) => void):
   Promise<Record<string, unknown>> {
@@ -170,7 +165,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     log(`lr_find: valley ${s.valley.toExponential(2)}, minimum ${s.minimum.toExponential(2)}, steep ${s.steep.toExponential(2)}, ` +
       `slide ${s.slide.toExponential(2)}; using the valley`);
     baseLr = s.valley;
-    writeFileSync(path.join(a.out, 'lr_find.csv'), `lr,loss\n${found.lrs.map((lr, i) => `${lr},${found!.losses[i]}`).join('\n')}\n`);
+    writeFileSync(path.join(a.out, 'lr_find.csv'), lrFindCsv(found));
   } else {
     baseLr = lr!;
   }
@@ -224,7 +219,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const modelFile = path.join(a.out, 'model.safetensors');
   const historyFile = path.join(a.out, 'history.csv');
   learn.export(modelFile);
-  writeFileSync(historyFile, csv(rows, learn.columns));
+  writeFileSync(historyFile, rowsCsv(rows, learn.columns));
   results.model = modelFile;
   log(`\nExported ${modelFile}; history in ${historyFile}`);
   writeJson();

@@ -2,7 +2,8 @@
 // above the level of guessing), or it over-trained, or neither. A diverged run is never called
 // healthy, and the learning rate is named as the cause.
 import { overTrainingSummary } from './callbacks.js';
-import type { EpochRow } from './learner.js';
+import { CancelTrainException, CancelValidateException, type BatchInfo, type Callback, type EpochRow } from './events.js';
+import type { Learner } from './learner.js';
 
 /**
  * A fit diverges when its smoothed training loss exceeds this many times the larger of its first
@@ -55,4 +56,44 @@ export function diagnose(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_lo
   if (divergence) return divergenceMessage(divergence, o.baseLr);
   if (o.hasValidation === false) return 'No validation images: over-training cannot be judged (hold some images out with --valid-pct).';
   return overTrainingSummary(rows);
+}
+
+/**
+ * Stops a fit where it diverges (fastai's TerminateOnNaNCallback, widened): at the first
+ * non-finite training loss or smoothed loss over DIVERGENCE_FACTOR × max(first loss, ln C), the
+ * epoch's training ends, its validation is skipped, its row is kept and fitting stops; a
+ * non-finite validation loss stops fitting after its epoch. Sets `learn.divergence`.
+ */
+export class TerminateOnDivergence implements Callback {
+  /** After the recorder, whose smoothed loss it reads. */
+  readonly order = -90;
+  /** The first finite training loss the learner saw: the level divergence is measured from. */
+  #startLoss: number | null = null;
+
+  afterBatch(learn: Learner, b: BatchInfo): void {
+    if (b.phase !== 'train') return;
+    if (this.#startLoss === null && Number.isFinite(b.loss)) this.#startLoss = b.loss;
+    const smoothed = learn.recorder.smoothed;
+    const reference = Math.max(this.#startLoss ?? 0, Math.log(Math.max(2, learn.dls.vocab.length)));
+    const reason = divergenceOf(b.loss, smoothed, reference);
+    if (!reason) return;
+    learn.divergence = { epoch: learn.recorder.history.length, batch: b.index, loss: Number.isFinite(b.loss) ? smoothed : b.loss, reason };
+    throw new CancelTrainException(reason);
+  }
+
+  beforeValidate(learn: Learner): void {
+    // A diverged model's validation says nothing more; its loss would only be NaN or worse.
+    if (learn.fitting && learn.divergence) throw new CancelValidateException('training diverged');
+  }
+
+  afterValidate(learn: Learner): void {
+    const loss = learn.recorder.valid.loss;
+    if (learn.fitting && !learn.divergence && learn.recorder.validItems > 0 && !Number.isFinite(loss)) {
+      learn.divergence = { epoch: learn.recorder.history.length, batch: -1, loss, reason: 'non-finite validation loss' };
+    }
+  }
+
+  afterEpoch(learn: Learner, _row: EpochRow): void {
+    if (learn.divergence) learn.stopTraining = true;
+  }
 }

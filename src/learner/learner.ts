@@ -1,12 +1,19 @@
-// The Learner: fastai's training loop over a model with parameter groups — freeze/unfreeze,
-// one-cycle fitting with discriminative learning rates, fine-tuning, validation and the table.
-import { performance } from 'node:perf_hooks';
-import { F, autocast, noGrad, tidy, cat, keep, zeros, type Tensor } from '../torch/index.js';
+// The Learner: fastai's training loop as events (fastai/learner.py) over a model with parameter
+// groups — freeze/unfreeze, one-cycle fitting with discriminative learning rates, fine-tuning,
+// validation and predictions. Everything else a fit does is a callback: the recorder and its
+// table, the schedules, gradient accumulation, mixed precision, channels_last, divergence.
+import { F, autocast, noGrad, tidy, cat, keep, zeros, type Tensor, type DType } from '../torch/index.js';
 import { Module, BatchNorm1d, BatchNorm2d, LayerNorm } from '../nn/index.js';
 import { AdamW } from '../optim/index.js';
 import { oneCycle, groupLrs, type LearningRate, type OneCycleOptions } from './schedule.js';
 import { errorRate, type Metric } from './metrics.js';
-import { divergenceOf, TrainingError, type Divergence } from './diagnosis.js';
+import { TerminateOnDivergence, TrainingError, type Divergence } from './diagnosis.js';
+import { CancelException, type BatchInfo, type Callback, type EpochRow, type Part } from './events.js';
+import { Recorder } from './recorder.js';
+import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './schedulers.js';
+
+export type { Callback, EpochRow, BatchInfo } from './events.js';
+export { formatTime } from './recorder.js';
 
 /** A batch of normalised images [N, 3, H, W] and class indices [N] (int64). */
 export interface Batch {
@@ -25,22 +32,17 @@ export interface DataLoadersLike {
   vocab: readonly string[];
 }
 
-/** A model whose parameters split into groups (body groups, then the head). */
+/** A model whose parameters split into groups (body groups, then the head), as VisionClassifier does. */
 export interface GroupedModel extends Module {
   groupModules(): Module[][];
 }
 
-/** One row of the table: epoch, train_loss, valid_loss, each metric by name, time in seconds. */
-export type EpochRow = { epoch: number; train_loss: number; valid_loss: number; time: number } & Record<string, number>;
+/** Returns a model's layer groups: fastai's splitter. */
+export type Splitter = (model: Module) => Module[][];
 
-/** Hooks into training; afterEpoch may ask the learner to stop. */
-export interface Callback {
-  beforeFit?(learn: Learner): void;
-  /** After each training or validation batch: its index in the epoch's phase and the phase's batch count. */
-  afterBatch?(learn: Learner, b: { phase: 'train' | 'valid'; index: number; of: number; loss: number }): void;
-  afterEpoch?(learn: Learner, row: EpochRow): void;
-  afterFit?(learn: Learner): void;
-}
+/** The model's own groups when it has them (groupModules), else the whole model as one group. */
+export const defaultSplitter: Splitter = (model) =>
+  typeof (model as unknown as Partial<GroupedModel>).groupModules === 'function' ? (model as unknown as GroupedModel).groupModules() : [[model]];
 
 export interface LearnerOptions {
   metrics?: Metric[];
@@ -62,6 +64,8 @@ export interface LearnerOptions {
   /** Weights and batches in channels_last memory format (NHWC), often faster for convolutions. */
   channelsLast?: boolean;
   callbacks?: Callback[];
+  /** The layer groups that get their own learning rates and freeze apart. Default: defaultSplitter. */
+  splitter?: Splitter;
   /** Where the table goes, a line at a time. Default console.log; null for silence. */
   log?: ((line: string) => void) | null;
 }
@@ -71,49 +75,130 @@ const isNorm = (m: Module): boolean => NORM_TYPES.some((T) => m instanceof T);
 
 export const LEARNER_DEFAULTS = { wd: 0.01, wdBnBias: false, trainBn: true, beta2: 0.99, eps: 1e-5, gradAccum: 1, labelSmoothing: 0 };
 
-/** Formats seconds as fastai does: mm:ss, or h:mm:ss from an hour. */
-export function formatTime(seconds: number): string {
-  const s = Math.round(seconds);
-  const two = (n: number): string => String(n).padStart(2, '0');
-  const h = Math.floor(s / 3600);
-  return h > 0 ? `${h}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}` : `${two(Math.floor(s / 60))}:${two(s % 60)}`;
+export interface FitOptions {
+  /** Callbacks for this fit only, after the learner's own (a finder, a scheduler). */
+  cbs?: Callback[];
+}
+
+type EventName = Exclude<keyof Callback, 'order' | 'afterBatch' | 'afterEpoch'>;
+
+// Collects probabilities, per-item losses and targets over a validation pass (fastai's GatherPredsCallback).
+class GatherPreds implements Callback {
+  readonly probs: Tensor[] = [];
+  readonly losses: Tensor[] = [];
+  readonly targets: Tensor[] = [];
+
+  afterLoss(learn: Learner): void {
+    if (learn.training || !learn.pred || !learn.yb) return;
+    this.probs.push(keep(learn.pred.softmax(1)));
+    this.losses.push(keep(learn.lossFunc(learn.pred, learn.yb, 'none')));
+    this.targets.push(keep(learn.yb.clone()));
+  }
 }
 
 export class Learner {
   readonly metrics: Metric[];
   readonly options: typeof LEARNER_DEFAULTS & LearnerOptions;
+  /** The callbacks given (trackers, progress…); the learner's own are in `coreCallbacks`. */
   readonly callbacks: Callback[];
-  /** Every epoch's row since the learner was made. */
-  readonly history: EpochRow[] = [];
-  /** The smoothed training loss (fastai's AvgSmoothLoss, β 0.98), reset at each fit. */
-  smoothLoss = 0;
+  /** What fits measured: the history, the smoothed loss, the lrs and moms (fastai's learn.recorder). */
+  readonly recorder = new Recorder();
+  /** The learner's own callbacks: the recorder, divergence, and the options' accumulation, precision and memory format. */
+  readonly coreCallbacks: Callback[];
+  readonly splitter: Splitter;
   /** Set by a callback to end fitting after the current epoch. */
   stopTraining = false;
   /** Multiplies every scheduled learning rate (reduce-on-plateau lowers it). */
   lrFactor = 1;
-  /** Where training diverged, if it did; fitting stops there (see DIVERGENCE_FACTOR). */
+  /** Where training diverged, if it did; fitting stops there (see TerminateOnDivergence). */
   divergence: Divergence | null = null;
-  /** The first training loss since the learner was made: with ln(classes), the level divergence is measured from. */
-  #startLoss: number | null = null;
   opt: AdamW | null = null;
+  /** The dtype forward and loss run in under autocast, or null for float32 (MixedPrecision sets it). */
+  autocastDtype: DType | null = null;
+
+  // The loop's state, under fastai's names, for callbacks to read and change.
+  /** The batch's input [N, 3, H, W] and targets [N] (int64). */
+  xb: Tensor | null = null;
+  yb: Tensor | null = null;
+  /** The model's output [N, C], the loss recorded, and the loss the backward pass starts from (a callback may scale it). */
+  pred: Tensor | null = null;
+  loss: Tensor | null = null;
+  lossGrad: Tensor | null = null;
+  /** The batch's loss as a number (before any scaling). */
+  lossValue = NaN;
+  /** Whether the current phase trains (false in validation). */
+  training = false;
+  /** Whether a fit is running. */
+  fitting = false;
+  /** Epoch within the fit and their number; batch within the phase and their number. */
+  epoch = 0;
+  nEpoch = 0;
+  iter = 0;
+  nIter = 0;
+  /** Training batches of this fit done so far, over all it will do: a schedule's position in [0, 1). */
+  pctTrain = 0;
+  #trainDone = 0;
+  #trainTotal = 1;
+  #extraCbs: Callback[] = [];
   /** For each layer group, the optimizer groups holding its decayed and undecayed parameters. */
   #optGroupsOf: number[][] = [];
-  #epoch = 0;
 
-  constructor(readonly dls: DataLoadersLike, readonly model: GroupedModel, options: LearnerOptions = {}) {
+  constructor(readonly dls: DataLoadersLike, readonly model: Module, options: LearnerOptions = {}) {
     this.options = { ...LEARNER_DEFAULTS, ...options };
     this.metrics = options.metrics ?? [errorRate];
-    this.callbacks = options.callbacks ?? [];
-    if (options.channelsLast) model.to({ memoryFormat: 'channels_last' });
+    this.callbacks = [...(options.callbacks ?? [])];
+    this.splitter = options.splitter ?? defaultSplitter;
+    this.coreCallbacks = [
+      this.recorder, new TerminateOnDivergence(),
+      ...(this.options.gradAccum > 1 ? [new GradientAccumulation(this.options.gradAccum)] : []),
+      ...(options.bf16 ? [new MixedPrecision()] : []),
+      ...(options.channelsLast ? [new ChannelsLast()] : []),
+    ];
+    for (const cb of [...this.coreCallbacks, ...this.callbacks]) cb.afterCreate?.(this);
   }
 
-  get nGroups(): number { return this.model.groupModules().length; }
+  /** Every epoch's row since the learner was made. */
+  get history(): EpochRow[] { return this.recorder.history; }
+  /** The smoothed training loss (fastai's AvgSmoothLoss, β 0.98, not debiased), reset at each fit. */
+  get smoothLoss(): number { return this.recorder.smoothLoss; }
+  get nGroups(): number { return this.splitter(this.model).length; }
+
+  /** Adds a callback for every later fit (fastai's add_cb). */
+  addCallback(cb: Callback): this {
+    this.callbacks.push(cb);
+    cb.afterCreate?.(this);
+    return this;
+  }
+
+  /** Removes a callback added before (fastai's remove_cb). */
+  removeCallback(cb: Callback): this {
+    const i = this.callbacks.indexOf(cb);
+    if (i >= 0) this.callbacks.splice(i, 1);
+    return this;
+  }
+
+  /** Returns fn's result with the given callbacks left out while it runs (fastai's removed_cbs). */
+  async withoutCallbacks<T>(cbs: readonly Callback[], fn: () => Promise<T>): Promise<T> {
+    const removed = cbs.filter((cb) => this.callbacks.includes(cb));
+    for (const cb of removed) this.removeCallback(cb);
+    try {
+      return await fn();
+    } finally {
+      this.callbacks.push(...removed);
+    }
+  }
+
+  /** Writes a line where the learner's table goes (the log option; default console.log). */
+  log(line: string): void {
+    const log = this.options.log === undefined ? console.log : this.options.log;
+    log?.(line);
+  }
 
   /** Makes the optimizer: per layer group, one AdamW group with weight decay and one without. */
   createOpt(): AdamW {
     this.opt?.dispose();
     const groups: { params: Tensor[]; weightDecay: number }[] = [];
-    this.#optGroupsOf = this.model.groupModules().map((modules) => {
+    this.#optGroupsOf = this.splitter(this.model).map((modules) => {
       const decay: Tensor[] = [];
       const noDecay: Tensor[] = [];
       for (const root of modules) {
@@ -138,7 +223,7 @@ export class Learner {
 
   /** Freezes the groups before `n` (negative counts from the end); norm layers stay trainable if trainBn. */
   freezeTo(n: number): void {
-    const groups = this.model.groupModules();
+    const groups = this.splitter(this.model);
     const from = n < 0 ? groups.length + n : n;
     groups.forEach((modules, i) => {
       for (const root of modules) {
@@ -168,84 +253,46 @@ export class Learner {
     });
   }
 
-  #loss(logits: Tensor, y: Tensor, reduction: 'mean' | 'sum' | 'none' = 'mean'): Tensor {
-    return F.crossEntropy(logits, y, { labelSmoothing: this.options.labelSmoothing, reduction });
+  /** Returns the loss of logits [N, C] against targets [N]: cross-entropy with the learner's label smoothing. */
+  lossFunc(pred: Tensor, y: Tensor, reduction: 'mean' | 'sum' | 'none' = 'mean'): Tensor {
+    return F.crossEntropy(pred, y, { labelSmoothing: this.options.labelSmoothing, reduction });
   }
 
-  /** The model's output for a batch, with the learner's precision and memory format. */
+  /** The model's output for a batch, under autocast when a callback set autocastDtype (output in float32). */
   forward(batch: Tensor): Tensor {
-    const x = this.options.channelsLast ? batch.contiguous('channels_last') : batch;
-    return this.options.bf16 ? autocast(() => this.model.forward(x)).float() : this.model.forward(x);
+    return this.autocastDtype ? autocast(() => this.model.forward(batch), { dtype: this.autocastDtype }).float() : this.model.forward(batch);
   }
 
   /**
-   * Trains nEpoch epochs; before every batch, `schedule(pos)` (pos: share of the fit done) gives
-   * each group's learning rate and the momentum. Logs the table, runs the callbacks.
+   * Trains nEpoch epochs through the loop's events (see Callback); with `schedule`, a
+   * ParamScheduler sets each group's learning rate and the momentum before every batch.
+   * Returns the fit's rows. Throws a TrainingError when the training loader has no batch.
    */
-  async fit(nEpoch: number, schedule: (pos: number) => { lrs: number[]; mom: number }): Promise<EpochRow[]> {
+  async fit(nEpoch: number, schedule?: Schedule | null, o: FitOptions = {}): Promise<EpochRow[]> {
     assertBatches(this.dls.train);
-    const opt = this.opt ?? this.createOpt();
-    this.smoothLoss = 0;
+    if (!this.opt) this.createOpt();
+    this.#extraCbs = [...(schedule ? [new ParamScheduler(schedule)] : []), ...(o.cbs ?? [])];
     this.stopTraining = false;
     this.divergence = null;
-    const reference = (): number => Math.max(this.#startLoss ?? 0, Math.log(Math.max(2, this.dls.vocab.length)));
-    let count = 0;
-    const total = nEpoch * this.dls.train.length;
-    const rows: EpochRow[] = [];
-    for (const cb of this.callbacks) cb.beforeFit?.(this);
-    if (this.history.length === 0) this.#logHeader();
-    for (let e = 0; e < nEpoch && !this.stopTraining; e++) {
-      const start = performance.now();
-      this.model.train();
-      let sinceStep = 0;
-      // Gradients go to null, not zero, so parameters frozen since their last gradient are not
-      // stepped (no weight decay or momentum on a frozen body).
-      opt.zeroGrad(true);
-      for await (const { x, y } of this.dls.train) {
-        const { lrs, mom } = schedule(count / total);
-        this.setHypers(lrs, mom);
-        const loss = tidy(() => {
-          const l = this.#loss(this.forward(x), y);
-          const scaled = this.options.gradAccum > 1 ? l.div(this.options.gradAccum) : l;
-          scaled.backward();
-          return l.item();
-        });
-        x.dispose();
-        y.dispose();
-        if (++sinceStep >= this.options.gradAccum) {
-          opt.step();
-          opt.zeroGrad(true);
-          sinceStep = 0;
+    this.nEpoch = nEpoch;
+    this.#trainDone = 0;
+    this.#trainTotal = Math.max(1, nEpoch * this.dls.train.length);
+    const first = this.history.length;
+    this.fitting = true;
+    try {
+      await this.#withEvents('Fit', async () => {
+        for (this.epoch = 0; this.epoch < nEpoch && !this.stopTraining; this.epoch++) {
+          await this.#withEvents('Epoch', async () => {
+            await this.#phase(this.dls.train, true);
+            await this.#phase(this.dls.valid, false);
+          });
         }
-        this.smoothLoss = 0.98 * this.smoothLoss + 0.02 * loss;
-        if (this.#startLoss === null && Number.isFinite(loss)) this.#startLoss = loss;
-        const index = count++ - e * this.dls.train.length;
-        for (const cb of this.callbacks) cb.afterBatch?.(this, { phase: 'train', index, of: this.dls.train.length, loss });
-        const smoothed = this.smoothLoss / (1 - 0.98 ** count);
-        const diverged = divergenceOf(loss, smoothed, reference());
-        if (diverged) {
-          this.divergence = { epoch: this.#epoch, batch: index, loss: Number.isFinite(loss) ? smoothed : loss, reason: diverged };
-          break;
-        }
-      }
-      const trainLoss = this.smoothLoss / (1 - 0.98 ** count);
-      // A diverged model's validation says nothing more; its loss would only be NaN or worse.
-      const valid: { loss: number; metrics: Record<string, number> } = this.divergence ? { loss: NaN, metrics: Object.fromEntries(this.metrics.map((m) => [m.name, NaN])) } : await this.validate();
-      if (!this.divergence && this.dls.valid.length > 0 && !Number.isFinite(valid.loss)) {
-        this.divergence = { epoch: this.#epoch, batch: -1, loss: valid.loss, reason: 'non-finite validation loss' };
-      }
-      if (this.divergence) this.stopTraining = true;
-      const row = {
-        epoch: this.#epoch++, train_loss: trainLoss, valid_loss: valid.loss, ...valid.metrics,
-        time: (performance.now() - start) / 1000,
-      } as EpochRow;
-      rows.push(row);
-      this.history.push(row);
-      this.#logRow(row);
-      for (const cb of this.callbacks) cb.afterEpoch?.(this, row);
+      });
+    } finally {
+      this.fitting = false;
+      this.#extraCbs = [];
     }
-    for (const cb of this.callbacks) cb.afterFit?.(this);
-    return rows;
+    return this.history.slice(first);
   }
 
   /** fastai's fit_one_cycle: cosine warm-up to lrMax over pctStart of the batches, then down. */
@@ -271,51 +318,25 @@ export class Learner {
     return [...rows, ...await this.fitOneCycle(epochs, { slice: [lr / lrMult, lr] }, { pctStart, div })];
   }
 
-  /** Returns the mean loss and metrics over the validation set (weighted by batch size), in eval mode; NaN for an empty set. */
+  /** Returns the mean loss and metrics over a loader (weighted by batch size), in eval mode, through the validation events; NaN for an empty one. */
   async validate(loader: Loader = this.dls.valid): Promise<{ loss: number; metrics: Record<string, number> }> {
-    this.model.eval();
-    let n = 0;
-    let lossSum = 0;
-    let index = 0;
-    const sums = this.metrics.map(() => 0);
-    for await (const { x, y } of loader) {
-      const loss = noGrad(() => tidy(() => {
-        const logits = this.forward(x);
-        const bs = y.size(0);
-        const l = this.#loss(logits, y).item();
-        lossSum += l * bs;
-        this.metrics.forEach((m, i) => { sums[i] += m.batch(logits, y) * bs; });
-        n += bs;
-        return l;
-      }));
-      for (const cb of this.callbacks) cb.afterBatch?.(this, { phase: 'valid', index: index++, of: loader.length, loss });
-      x.dispose();
-      y.dispose();
-    }
-    this.model.train();
-    return { loss: lossSum / n, metrics: Object.fromEntries(this.metrics.map((m, i) => [m.name, sums[i] / n])) };
+    await this.#phase(loader, false);
+    return this.recorder.valid;
   }
 
   /** Returns probabilities [N, C], targets [N] and per-item losses [N] over a loader, in eval mode. */
   async getPreds(loader: Loader = this.dls.valid): Promise<{ probs: Tensor; targets: Tensor; losses: Tensor }> {
-    this.model.eval();
-    const probs: Tensor[] = [];
-    const targets: Tensor[] = [];
-    const losses: Tensor[] = [];
-    for await (const { x, y } of loader) {
-      noGrad(() => tidy(() => {
-        const logits = this.forward(x);
-        probs.push(keep(logits.softmax(1)));
-        losses.push(keep(this.#loss(logits, y, 'none')));
-        targets.push(keep(y.clone()));
-      }));
-      x.dispose();
-      y.dispose();
+    const gather = new GatherPreds();
+    const before = this.#extraCbs;
+    this.#extraCbs = [...before, gather];
+    try {
+      await this.#phase(loader, false);
+    } finally {
+      this.#extraCbs = before;
     }
-    this.model.train();
+    const { probs, targets, losses } = gather;
     if (probs.length === 0) {
-      const c = this.dls.vocab.length;
-      return { probs: zeros([0, c]), targets: zeros([0], { dtype: 'int64' }), losses: zeros([0]) };
+      return { probs: zeros([0, this.dls.vocab.length]), targets: zeros([0], { dtype: 'int64' }), losses: zeros([0]) };
     }
     const out = { probs: keep(cat(probs)), targets: keep(cat(targets)), losses: keep(cat(losses)) };
     for (const t of [...probs, ...targets, ...losses]) t.dispose();
@@ -324,25 +345,101 @@ export class Learner {
 
   get columns(): string[] { return ['epoch', 'train_loss', 'valid_loss', ...this.metrics.map((m) => m.name), 'time']; }
 
-  #emit(line: string): void {
-    const log = this.options.log === undefined ? console.log : this.options.log;
-    log?.(line);
+  // Callbacks in the order they run: ascending `order`, then core, given, this fit's.
+  #callbacks(): Callback[] {
+    return [...this.coreCallbacks, ...this.callbacks, ...this.#extraCbs]
+      .map((cb, i) => [cb, i] as const).sort((a, b) => (a[0].order ?? 0) - (b[0].order ?? 0) || a[1] - b[1]).map(([cb]) => cb);
   }
 
-  #logHeader(): void {
-    this.#emit(this.columns.map((c) => c.padEnd(Math.max(c.length, 8))).join('  ').trimEnd());
+  #event(name: EventName): void {
+    for (const cb of this.#callbacks()) (cb[name] as ((l: Learner) => void) | undefined)?.call(cb, this);
   }
 
-  #logRow(row: EpochRow): void {
-    const cells = this.columns.map((c) => {
-      const width = Math.max(c.length, 8);
-      if (c === 'epoch') return String(row.epoch).padEnd(width);
-      if (c === 'time') return formatTime(row.time);
-      // fastai's mark for a value that was not measured: no validation set.
-      if (Number.isNaN(row[c]) && c !== 'train_loss' && this.dls.valid.length === 0) return '#na#'.padEnd(width);
-      return row[c].toFixed(6).padEnd(width);
-    });
-    this.#emit(cells.join('  ').trimEnd());
+  // fastai's _with_events: before<part>, the part, after<part>; a cancel of this part skips to afterCancel<part>.
+  async #withEvents(part: Exclude<Part, 'Batch'>, fn: () => Promise<void>): Promise<void> {
+    try {
+      this.#event(`before${part}`);
+      await fn();
+    } catch (e) {
+      if (!(e instanceof CancelException && e.part === part)) throw e;
+      this.#event(`afterCancel${part}`);
+    }
+    if (part === 'Epoch') {
+      for (const cb of this.#callbacks()) cb.afterEpoch?.(this, this.recorder.lastRow as EpochRow);
+    } else {
+      this.#event(`after${part}`);
+    }
+  }
+
+  // One pass over a loader: training (train mode, gradients, steps) or validation (eval mode, no gradients).
+  async #phase(loader: Loader, train: boolean): Promise<void> {
+    this.training = train;
+    if (train) {
+      this.model.train();
+      // Gradients go to null, not zero, so parameters frozen since their last gradient are not
+      // stepped (no weight decay or momentum on a frozen body).
+      this.opt!.zeroGrad(true);
+    } else {
+      this.model.eval();
+    }
+    try {
+      await this.#withEvents(train ? 'Train' : 'Validate', async () => {
+        this.nIter = loader.length;
+        this.iter = 0;
+        for await (const { x, y } of loader) {
+          try {
+            this.#oneBatch(x, y, train);
+          } finally {
+            x.dispose();
+            y.dispose();
+          }
+          this.iter++;
+        }
+      });
+    } finally {
+      this.training = false;
+      if (!train) this.model.train();
+    }
+  }
+
+  // fastai's one_batch, with its events; the batch's tensors are freed when it ends.
+  #oneBatch(x: Tensor, y: Tensor, train: boolean): void {
+    this.xb = x;
+    this.yb = y;
+    if (train) this.pctTrain = this.#trainDone / this.#trainTotal;
+    try {
+      const forward = (): void => {
+        this.#event('beforeBatch');
+        this.pred = this.forward(this.xb!);
+        this.#event('afterPred');
+        this.loss = this.lossFunc(this.pred, this.yb!);
+        this.lossGrad = this.loss;
+        this.lossValue = this.loss.item();
+        this.#event('afterLoss');
+        if (!train) return;
+        this.#event('beforeBackward');
+        this.lossGrad!.backward();
+        this.#event('afterBackward');
+      };
+      if (train) tidy(forward);
+      else noGrad(() => tidy(forward));
+      this.pred = this.loss = this.lossGrad = null; // freed by tidy
+      if (train) {
+        this.#event('beforeStep');
+        this.opt!.step();
+        this.#event('afterStep');
+        this.opt!.zeroGrad(true);
+      }
+    } catch (e) {
+      if (!(e instanceof CancelException && e.part === 'Batch')) throw e;
+      this.#event('afterCancelBatch');
+    } finally {
+      this.pred = this.loss = this.lossGrad = null;
+      this.xb = this.yb = null;
+    }
+    const info: BatchInfo = { phase: train ? 'train' : 'valid', index: this.iter, of: this.nIter, loss: this.lossValue };
+    if (train) this.#trainDone++;
+    for (const cb of this.#callbacks()) cb.afterBatch?.(this, info);
   }
 }
 

@@ -1,7 +1,12 @@
 // fastai's learning-rate finder: an exponential sweep over a few batches, stopped when the
 // smoothed loss diverges, with its four suggestions. The weights and optimizer state are put back.
-import { tidy, F } from '../torch/index.js';
+// It is a callback on an ordinary fit, so whatever shapes a training step (gradient accumulation,
+// mixed precision, channels_last) shapes the sweep too.
+import type { Tensor } from '../torch/index.js';
+import type { AdamW } from '../optim/index.js';
 import { assertBatches, type Learner } from './learner.js';
+import { rowsCsv } from './recorder.js';
+import { CancelFitException, CancelValidateException, type BatchInfo, type Callback } from './events.js';
 
 export interface LrFindOptions {
   startLr?: number;
@@ -100,49 +105,84 @@ export function suggest(lrs: number[], losses: number[], numIt: number): LrSugge
   return { valley: valley(l, y), minimum: minimum(l, y), steep: steep(l, y), slide: slide(l, y) };
 }
 
-/** Sweeps the learning rate exponentially from startLr to endLr over numIt batches; see LrFindResult. */
-export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrFindResult> {
-  const { startLr = 1e-7, endLr = 10, numIt = 100, stopDiv = true } = o;
-  assertBatches(learn.dls.train);
-  const opt = learn.opt ?? learn.createOpt();
-  const weights = learn.model.copyStateDict();
-  const optState = opt.saveState();
-  const lrs: number[] = [];
-  const losses: number[] = [];
-  let smooth = 0;
-  let best = Infinity;
-  let i = 0;
-  learn.model.train();
-  try {
-    sweep: while (i < numIt) {
-      const before = i;
-      for await (const { x, y } of learn.dls.train) {
-        const lr = startLr * (endLr / startLr) ** (i / numIt);
-        for (const g of opt.paramGroups) g.lr = lr;
-        const loss = tidy(() => {
-          const l = F.crossEntropy(learn.forward(x), y, { labelSmoothing: learn.options.labelSmoothing });
-          opt.zeroGrad(true);
-          l.backward();
-          opt.step();
-          return l.item();
-        });
-        x.dispose();
-        y.dispose();
-        i++;
-        smooth = 0.98 * smooth + 0.02 * loss;
-        const value = smooth / (1 - 0.98 ** i);
-        lrs.push(lr);
-        losses.push(value);
-        if (value < best) best = value;
-        if (i >= numIt || (stopDiv && (value > 4 * best || Number.isNaN(value)))) break sweep;
-      }
-      if (i === before) assertBatches({ length: 0 }); // a loader that promised batches and gave none
-    }
-  } finally {
-    learn.model.loadStateDict(weights);
-    for (const t of weights.values()) t.dispose();
-    opt.restoreState(optState);
-    opt.zeroGrad(true);
+/**
+ * fastai's LRFinder, a callback on an ordinary fit: before each training batch it sets every
+ * group's learning rate along the exponential sweep; after it, records the smoothed loss and
+ * ends the fit after numIt batches or once the loss diverges; validation is skipped; the weights
+ * and optimizer state are put back when the fit ends.
+ */
+export class LRFinder implements Callback {
+  /** After the recorder, whose smoothed loss it records; before TerminateOnDivergence: the finder ends its own sweep. */
+  readonly order = -95;
+  readonly lrs: number[] = [];
+  readonly losses: number[] = [];
+  #best = Infinity;
+  #saved: { weights: Map<string, Tensor>; opt: ReturnType<AdamW['saveState']> } | null = null;
+
+  constructor(readonly o: Required<LrFindOptions>) {}
+
+  beforeFit(learn: Learner): void {
+    const opt = learn.opt ?? learn.createOpt();
+    this.#saved = { weights: learn.model.copyStateDict(), opt: opt.saveState() };
   }
-  return { lrs, losses, suggestions: suggest(lrs, losses, numIt) };
+
+  beforeBatch(learn: Learner): void {
+    if (!learn.training) return;
+    const { startLr, endLr, numIt } = this.o;
+    const lr = startLr * (endLr / startLr) ** (this.lrs.length / numIt);
+    for (const g of learn.opt!.paramGroups) g.lr = lr;
+    this.lrs.push(lr);
+  }
+
+  afterBatch(learn: Learner, b: BatchInfo): void {
+    if (b.phase !== 'train') return;
+    const value = learn.recorder.smoothed;
+    this.losses.push(value);
+    if (value < this.#best) this.#best = value;
+    if (this.lrs.length >= this.o.numIt || (this.o.stopDiv && (value > 4 * this.#best || Number.isNaN(value)))) {
+      throw new CancelFitException('lr_find done');
+    }
+  }
+
+  beforeValidate(): void { throw new CancelValidateException('lr_find trains only'); }
+
+  afterFit(learn: Learner): void { this.restore(learn); }
+
+  /** Puts back the weights and optimizer state of before the sweep (once). */
+  restore(learn: Learner): void {
+    if (!this.#saved) return;
+    learn.model.loadStateDict(this.#saved.weights);
+    for (const t of this.#saved.weights.values()) t.dispose();
+    learn.opt!.restoreState(this.#saved.opt);
+    learn.opt!.zeroGrad(true);
+    this.#saved = null;
+  }
+}
+
+/**
+ * Sweeps the learning rate exponentially from startLr to endLr over numIt training batches
+ * (fastai's lr_find: an LRFinder on a fit with the learner's own callbacks, such as gradient
+ * accumulation, and without the ones it was given, such as early stopping); see LrFindResult.
+ * Throws a TrainingError when the training loader has no batch.
+ */
+export async function lrFind(learn: Learner, o: LrFindOptions = {}): Promise<LrFindResult> {
+  const options = { startLr: 1e-7, endLr: 10, numIt: 100, stopDiv: true, ...o };
+  assertBatches(learn.dls.train);
+  const finder = new LRFinder(options);
+  const epochs = Math.ceil(options.numIt / learn.dls.train.length);
+  learn.recorder.silent = true;
+  try {
+    await learn.withoutCallbacks([...learn.callbacks], () => learn.fit(epochs, null, { cbs: [finder] }));
+  } finally {
+    learn.recorder.silent = false;
+    finder.restore(learn);
+  }
+  // A loader that promised batches and gave none: nothing was recorded.
+  if (finder.lrs.length === 0) assertBatches({ length: 0 });
+  return { lrs: finder.lrs, losses: finder.losses, suggestions: suggest(finder.lrs, finder.losses, options.numIt) };
+}
+
+/** Returns the sweep as CSV text: lr,loss per batch. */
+export function lrFindCsv(r: Pick<LrFindResult, 'lrs' | 'losses'>): string {
+  return rowsCsv(r.lrs.map((lr, i) => ({ lr, loss: r.losses[i] })), ['lr', 'loss']);
 }

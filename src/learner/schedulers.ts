@@ -1,0 +1,62 @@
+// The callbacks that shape each training step, as fastai's: the hyper-parameter schedule,
+// gradient accumulation, mixed precision and the channels_last memory format.
+import { CancelBatchException, type Callback } from './events.js';
+import type { Learner } from './learner.js';
+
+/** Each layer group's learning rate and the momentum (Adam's β1) at `pos` ∈ [0, 1) of a fit. */
+export type Schedule = (pos: number) => { lrs: number[]; mom: number };
+
+/** fastai's ParamScheduler: before every training batch, sets the hyper-parameters the schedule gives at the fit's position. */
+export class ParamScheduler implements Callback {
+  readonly order = -20;
+  constructor(readonly schedule: Schedule) {}
+
+  beforeBatch(learn: Learner): void {
+    if (!learn.training) return;
+    const { lrs, mom } = this.schedule(learn.pctTrain);
+    learn.setHypers(lrs, mom);
+  }
+}
+
+/**
+ * fastai's GradientAccumulation, counted in batches: the loss is divided by `nAcc` before the
+ * backward pass and the optimizer steps once every `nAcc` batches (the count restarts each
+ * epoch, whose gradients start from none), so `nAcc` batches of bs train as one of nAcc·bs.
+ */
+export class GradientAccumulation implements Callback {
+  readonly order = -10;
+  #count = 0;
+
+  constructor(readonly nAcc: number) {
+    if (!Number.isInteger(nAcc) || nAcc < 1) throw new RangeError(`gradient accumulation needs a whole number of batches ≥ 1, got ${nAcc}`);
+  }
+
+  beforeTrain(): void { this.#count = 0; }
+
+  afterLoss(learn: Learner): void {
+    if (learn.training && this.nAcc > 1 && learn.lossGrad) learn.lossGrad = learn.lossGrad.div(this.nAcc);
+  }
+
+  beforeStep(): void {
+    if (++this.#count < this.nAcc) throw new CancelBatchException('accumulating gradients');
+    this.#count = 0;
+  }
+}
+
+/**
+ * fastai's MixedPrecision for bfloat16: forward and loss under autocast (on CPU, fast only with
+ * bf16 instructions: AMX, avx512_bf16), weights and gradients in float32. bfloat16 keeps
+ * float32's exponent range, so no loss scaling is needed.
+ */
+export class MixedPrecision implements Callback {
+  afterCreate(learn: Learner): void { learn.autocastDtype = 'bfloat16'; }
+}
+
+/** fastai's ChannelsLast: weights and batches in channels_last (NHWC), which oneDNN's CPU convolutions take without a layout conversion. */
+export class ChannelsLast implements Callback {
+  afterCreate(learn: Learner): void { learn.model.to({ memoryFormat: 'channels_last' }); }
+
+  beforeBatch(learn: Learner): void {
+    if (learn.xb && learn.xb.ndim === 4) learn.xb = learn.xb.contiguous('channels_last');
+  }
+}
