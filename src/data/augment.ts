@@ -57,7 +57,8 @@ export interface AugParams {
   contrast: Float64Array;
 }
 
-type Mat = number[]; // 3×3 row-major
+/** A 3×3 matrix, row-major. */
+export type Mat = number[];
 
 const mul = (a: Mat, b: Mat): Mat => {
   const c = new Array<number>(9).fill(0);
@@ -92,49 +93,93 @@ export function homography(from: [number, number][], to: [number, number][]): Ma
 
 const CORNERS: [number, number][] = [[-1, -1], [-1, 1], [1, -1], [1, 1]];
 
+/** Draws uniform numbers in [0, 1); the pieces below take theirs in a fixed order. */
+export type Rand = () => number;
+
 /**
- * Returns n images' augmentation parameters drawn from `rand` (uniform [0, 1)) in a fixed order,
- * so the same generator state gives the same batch.
+ * A geometric augmentation (fastai's AffineCoordTfm): the projective matrix it applies to one
+ * image's output coordinates (composed on the right of the ones before it), or null when it does
+ * not fire this time. Each draws its numbers from `rand` only when its options let it act.
  */
-export function drawAugParams(n: number, rand: () => number, o: AugOptions = AUG_DEFAULTS): AugParams {
+export type CoordAug = (rand: Rand, o: AugOptions) => Mat | null;
+
+/** A lighting augmentation (fastai's LightingTfm): its change in logit space, or null when it does not fire. */
+export type LightingAug = (rand: Rand, o: AugOptions) => { brightness?: number; contrast?: number } | null;
+
+const uniformIn = (rand: Rand, lo: number, hi: number): number => lo + (hi - lo) * rand();
+
+/** fastai's RandomResizedCrop (square): an area share in [minScale, 1], anywhere inside the item. */
+export const randomResizedCrop: CoordAug = (rand, o) => {
+  if (o.minScale >= 1) return null;
+  const side = Math.sqrt(uniformIn(rand, o.minScale, 1));
+  const cx = uniformIn(rand, -(1 - side), 1 - side);
+  const cy = uniformIn(rand, -(1 - side), 1 - side);
+  return [side, 0, cx, 0, side, cy, 0, 0, 1];
+};
+
+/** fastai's Warp: a keystone on each axis, acting on the crop's coordinates before rotation and zoom. */
+export const warp: CoordAug = (rand, o) => {
+  if (!(o.maxWarp > 0 && rand() < o.pAffine)) return null;
+  const mx = uniformIn(rand, -o.maxWarp, o.maxWarp);
+  const my = uniformIn(rand, -o.maxWarp, o.maxWarp);
+  return homography(CORNERS, CORNERS.map(([x, y]) => [x - my * x * y, y - mx * x * y] as [number, number]));
+};
+
+/** fastai's Flip: a horizontal mirror with probability flipP. */
+export const flip: CoordAug = (rand, o) => (o.doFlip && rand() < o.flipP ? [-1, 0, 0, 0, 1, 0, 0, 0, 1] : null);
+
+/** fastai's Rotate: U(−maxRotate, maxRotate) degrees about the centre. */
+export const rotate: CoordAug = (rand, o) => {
+  if (!(o.maxRotate > 0 && rand() < o.pAffine)) return null;
+  const t = (uniformIn(rand, -o.maxRotate, o.maxRotate) * Math.PI) / 180;
+  return [Math.cos(t), -Math.sin(t), 0, Math.sin(t), Math.cos(t), 0, 0, 0, 1];
+};
+
+/** fastai's Zoom: U(1, maxZoom) at a random centre. */
+export const zoom: CoordAug = (rand, o) => {
+  if (!(o.maxZoom > 1 && rand() < o.pAffine)) return null;
+  const s = uniformIn(rand, 1, o.maxZoom);
+  const col = rand();
+  const row = rand();
+  return [1 / s, 0, (1 - 1 / s) * (2 * col - 1), 0, 1 / s, (1 - 1 / s) * (2 * row - 1), 0, 0, 1];
+};
+
+/** fastai's Brightness: U(0.5(1−m), 0.5(1+m)) added as a logit. */
+export const brightness: LightingAug = (rand, o) =>
+  (o.maxLighting > 0 && rand() < o.pLighting ? { brightness: logit(uniformIn(rand, 0.5 * (1 - o.maxLighting), 0.5 * (1 + o.maxLighting))) } : null);
+
+/** fastai's Contrast: a logit multiplier, log-uniform in [1−m, 1/(1−m)]. */
+export const contrast: LightingAug = (rand, o) =>
+  (o.maxLighting > 0 && rand() < o.pLighting
+    ? { contrast: Math.exp(uniformIn(rand, Math.log(1 - o.maxLighting), -Math.log(1 - o.maxLighting))) } : null);
+
+/** The geometric augmentations in the order they compose; adding one is a function here and a line in this list. */
+export const COORD_AUGS: readonly CoordAug[] = [randomResizedCrop, warp, flip, rotate, zoom];
+/** The lighting augmentations in the order they draw. */
+export const LIGHTING_AUGS: readonly LightingAug[] = [brightness, contrast];
+
+/**
+ * Returns n images' augmentation parameters drawn from `rand` (uniform [0, 1)) in a fixed order
+ * (COORD_AUGS, then LIGHTING_AUGS, image by image), so the same generator state gives the same batch.
+ */
+export function drawAugParams(n: number, rand: Rand, o: AugOptions = AUG_DEFAULTS): AugParams {
   const matrices = new Float64Array(9 * n);
-  const brightness = new Float64Array(n);
-  const contrast = new Float64Array(n).fill(1);
-  const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
+  const bright = new Float64Array(n);
+  const contr = new Float64Array(n).fill(1);
   for (let i = 0; i < n; i++) {
-    // Random resized crop (square): area share in [minScale, 1], anywhere inside the item.
     let m = IDENTITY;
-    if (o.minScale < 1) {
-      const side = Math.sqrt(uniform(o.minScale, 1));
-      const cx = uniform(-(1 - side), 1 - side);
-      const cy = uniform(-(1 - side), 1 - side);
-      m = [side, 0, cx, 0, side, cy, 0, 0, 1];
-    }
-    // Warp acts on the crop's coordinates, before rotation and zoom: a keystone on each axis.
-    if (o.maxWarp > 0 && rand() < o.pAffine) {
-      const mx = uniform(-o.maxWarp, o.maxWarp);
-      const my = uniform(-o.maxWarp, o.maxWarp);
-      const to = CORNERS.map(([x, y]) => [x - my * x * y, y - mx * x * y] as [number, number]);
-      m = mul(m, homography(CORNERS, to));
-    }
-    if (o.doFlip && rand() < o.flipP) m = mul(m, [-1, 0, 0, 0, 1, 0, 0, 0, 1]);
-    if (o.maxRotate > 0 && rand() < o.pAffine) {
-      const t = (uniform(-o.maxRotate, o.maxRotate) * Math.PI) / 180;
-      m = mul(m, [Math.cos(t), -Math.sin(t), 0, Math.sin(t), Math.cos(t), 0, 0, 0, 1]);
-    }
-    if (o.maxZoom > 1 && rand() < o.pAffine) {
-      const s = uniform(1, o.maxZoom);
-      const col = rand();
-      const row = rand();
-      m = mul(m, [1 / s, 0, (1 - 1 / s) * (2 * col - 1), 0, 1 / s, (1 - 1 / s) * (2 * row - 1), 0, 0, 1]);
+    for (const aug of COORD_AUGS) {
+      const step = aug(rand, o);
+      if (step) m = m === IDENTITY ? step : mul(m, step);
     }
     matrices.set(m, 9 * i);
-    if (o.maxLighting > 0 && rand() < o.pLighting) brightness[i] = logit(uniform(0.5 * (1 - o.maxLighting), 0.5 * (1 + o.maxLighting)));
-    if (o.maxLighting > 0 && rand() < o.pLighting) {
-      contrast[i] = Math.exp(uniform(Math.log(1 - o.maxLighting), -Math.log(1 - o.maxLighting)));
+    for (const aug of LIGHTING_AUGS) {
+      const change = aug(rand, o);
+      if (change?.brightness !== undefined) bright[i] += change.brightness;
+      if (change?.contrast !== undefined) contr[i] *= change.contrast;
     }
   }
-  return { n, matrices, brightness, contrast };
+  return { n, matrices, brightness: bright, contrast: contr };
 }
 
 /** Returns the identity parameters (the validation transform: only the resize to size). */
