@@ -34,7 +34,7 @@ try {
 }
 
 await trainCommand({
-  data, arch: ARCH, weights, epochs: 4, freezeEpochs: 1, lr: weights === 'none' ? '1e-2' : '2e-3',
+  data, arch: ARCH, weights, epochs: 4, freezeEpochs: 1, lr: weights === 'none' ? 1e-2 : 2e-3,
   size: 64, itemSize: 96, bs: 16, validPct: 0.2, seed: 42, earlyStop: 0, precision: 'fp32', memoryFormat: 'channels_last', out,
 }, (s) => console.log(s));
 

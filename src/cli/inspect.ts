@@ -10,7 +10,11 @@ import { lrFind, lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
 import { modelFileOf } from './predict.js';
-import { prepare, printInterpretation, interpretValid, assertFileTarget, TRAIN_DEFAULTS, type TrainArgs } from './train.js';
+import { Interpretation } from '../interpret/interpret.js';
+import { prepare } from './prepare.js';
+import { printInterpretation } from './report.js';
+import { DEFAULT_VALID_PCT, DEFAULT_SEED } from '../data/defaults.js';
+import type { TrainArgs } from './train.js';
 
 /** An SVG line chart of loss against learning rate (log axis) with the suggestions marked. */
 export function lrFindSvg(r: LrFindResult, width = 640, height = 400): string {
@@ -69,14 +73,13 @@ export interface InterpretArgs {
  * presizing and normalisation come from the file).
  */
 export async function interpretCommand(a: InterpretArgs, out: (s: string) => void): Promise<Record<string, unknown>> {
-  if (a.json) assertFileTarget('--json', a.json);
   if (a.threads !== undefined) setNumThreads(a.threads);
   const exported = loadModel(modelFileOf(a.model));
   const { size, normalization } = exported.meta;
   // The images training held out, unless asked otherwise: another split would score images the model trained on.
   const trained = exported.meta.split;
-  const validPct = a.validPct ?? trained?.validPct ?? TRAIN_DEFAULTS.validPct;
-  const seed = a.seed ?? trained?.seed ?? TRAIN_DEFAULTS.seed;
+  const validPct = a.validPct ?? trained?.validPct ?? DEFAULT_VALID_PCT;
+  const seed = a.seed ?? trained?.seed ?? DEFAULT_SEED;
   if (trained && (validPct !== trained.validPct || seed !== trained.seed)) {
     out(`warning: the model was trained with --valid-pct ${trained.validPct} --seed ${trained.seed}; this split (--valid-pct ${validPct} ` +
       `--seed ${seed}) may hold out images it trained on, which flatters its accuracy`);
@@ -95,10 +98,10 @@ export async function interpretCommand(a: InterpretArgs, out: (s: string) => voi
   if (dls.vocab.join('\n') !== exported.classes.join('\n')) {
     throw new Error(`the data's classes (${dls.vocab.join(', ')}) differ from the model's (${exported.classes.join(', ')})`);
   }
-  const learn = new Learner(dls, Object.assign(exported.model, { groupModules: () => [[exported.model]] }), { log: null });
-  const { interp, trainCounts } = await interpretValid(learn, dls);
+  const learn = new Learner(dls, exported.model, { log: null });
+  const interp = await Interpretation.fromLearner(learn);
   out(`${exported.meta.architecture} on ${interp.actual.length} validation images: accuracy ${(100 * interp.accuracy).toFixed(2)}%`);
-  const results = { model: a.model, accuracy: interp.accuracy, ...printInterpretation(interp, trainCounts, out), skipped: dls.skipped };
+  const results = { model: a.model, accuracy: interp.accuracy, ...printInterpretation(interp, out), skipped: dls.skipped };
   if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);
   return results;
 }

@@ -2,17 +2,11 @@
 // crop, flip, rotation, zoom, perspective warp) becomes one projective matrix per image, so a
 // batch takes one affine_grid and one grid_sample; lighting is one op in logit space; then
 // normalisation. Parameters come from a seeded JavaScript generator, so a seed repeats a batch.
-import { F, Tensor, tensor, linspace, tidy } from '../torch/index.js';
+import { F, Tensor, tensor, linspace, tidy, IMAGENET_STATS, type Stats } from '../torch/index.js';
 import { callOp, callInPlace } from '../torch/dispatch.js';
 import type { Handle } from '../torch/native.js';
 
-export interface Stats {
-  mean: readonly [number, number, number];
-  std: readonly [number, number, number];
-}
-
-/** ImageNet's channel statistics, on pixels scaled to [0, 1]. */
-export const IMAGENET_STATS: Stats = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+export { IMAGENET_STATS, type Stats } from '../torch/index.js';
 
 /** fastai's aug_transforms options (camelCase), with the presizing recipe's minScale. */
 export interface AugOptions {
@@ -211,6 +205,13 @@ export function augmentBatch(x: Tensor, p: AugParams, size: number, stats: Stats
       den.set(m.subarray(6, 9), 3 * i);
       if (m[6] !== 0 || m[7] !== 0 || m[8] !== 1) projective = true;
     }
+    const chan = (v: number[]): Tensor => tensor(Float32Array.from(v), { shape: [1, 3, 1, 1], device });
+    const lighting = p.brightness.some((b) => b !== 0) || p.contrast.some((c) => c !== 1);
+    // (x / 255 − mean) / std in place, as one multiply and one add.
+    const normalise = (t: Tensor): Tensor => t.mul_(chan(stats.std.map((s) => 1 / (255 * s)))).add_(chan(stats.mean.map((m, i) => -m / stats.std[i])));
+    const identity = !lighting && Array.from({ length: n }, (_, i) => p.matrices.subarray(9 * i, 9 * i + 9)).every((m) => m.every((v, k) => v === IDENTITY[k]));
+    // Nothing to resample: the pixels themselves, exactly (an identity grid_sample rounds).
+    if (identity && x.size(2) === size && x.size(3) === size) return normalise(f);
     const theta = tensor(rows, { shape: [n, 2, 3], device });
     let grid = F.affineGrid(theta, [n, 3, size, size], true);
     if (projective) {
@@ -222,12 +223,7 @@ export function augmentBatch(x: Tensor, p: AugParams, size: number, stats: Stats
       grid = grid.div(z.unsqueeze(3));
     }
     const out = F.gridSample(f, grid, { mode: 'bilinear', paddingMode: 'reflection', alignCorners: true });
-    const chan = (v: number[]): Tensor => tensor(Float32Array.from(v), { shape: [1, 3, 1, 1], device });
-    const lighting = p.brightness.some((b) => b !== 0) || p.contrast.some((c) => c !== 1);
-    if (!lighting) {
-      out.mul_(chan(stats.std.map((s) => 1 / (255 * s)))).add_(chan(stats.mean.map((m, i) => -m / stats.std[i])));
-      return out;
-    }
+    if (!lighting) return normalise(out);
     // sigmoid(c · (logit(x / 255) + b)), with logit(x / 255) = log(x / (255 − x)).
     const eps = 1e-7 * 255;
     out.clamp_(eps, 255 - eps);

@@ -67,7 +67,7 @@ export class DataLoaders {
     // Training drops the last partial batch, so a split smaller than a batch would give none.
     const bs = o.bs ?? DEFAULT_BS;
     const fitted = Math.min(bs, usable.train.length);
-    const common = { ...o, bs: fitted, seed: o.seed ?? 0 };
+    const common = { ...o, bs: fitted, seed: o.seed ?? DEFAULT_SEED };
     const train = new ImageLoader(part(usable.train), ds.vocab, skipped, { ...common, train: true });
     const valid = new ImageLoader(part(usable.valid), ds.vocab, skipped, { ...common, bs, train: false });
     const test = usable.test.length > 0 ? new ImageLoader(part(usable.test), ds.vocab, skipped, { ...common, bs, train: false }) : null;

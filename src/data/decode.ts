@@ -16,8 +16,7 @@ sharp.cache(false);
 
 /** Images with more pixels than this (from the header) are skipped unless the limit is raised. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
-/** fastai's presizing item size: large enough that the batch crop to 224 has room to move. */
-export const DEFAULT_ITEM_SIZE = 460;
+export { DEFAULT_ITEM_SIZE } from './defaults.js';
 
 /** Presizing interpolation: bilinear (antialiased when shrinking), as fastai's Resize uses. */
 export const RESIZE_KERNEL = 'linear';

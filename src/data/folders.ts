@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { DataError, type Skipped } from './errors.js';
+import { DEFAULT_OUT_DIR } from './defaults.js';
 import {
   splitByValidPct, assertTrainable, vocabOf, DEFAULT_VALID_PCT, DEFAULT_SEED,
   type Dataset, type Item, type LabelRule, type PassedOver, type PassReason,
@@ -39,8 +40,7 @@ export function splitRole(name: string): keyof typeof SPLIT_FOLDERS | null {
 
 /** The file visiontune leaves in every folder it writes, so that the folder is never read as data. */
 export const OUTPUT_MARKER = '.visiontune';
-/** The default output folder of `train` and `lr-find`: never read as data, marker or not. */
-export const DEFAULT_OUT_DIR = 'visiontune-out';
+export { DEFAULT_OUT_DIR } from './defaults.js';
 
 export interface FolderOptions {
   /** Share of each class held out when the folder has no validation split. Default 0.2. */

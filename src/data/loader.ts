@@ -3,16 +3,16 @@
 // current batch trains.
 import { performance } from 'node:perf_hooks';
 import { tensor, type Tensor, type Device } from '../torch/index.js';
-import { seededRandom } from './synthetic.js';
-import { augmentBatch, drawAugParams, identityParams, AUG_DEFAULTS, IMAGENET_STATS, type AugOptions, type Stats } from './augment.js';
+import { seededRandom } from './random.js';
+import { drawAugParams, identityParams, AUG_DEFAULTS, IMAGENET_STATS, type AugOptions, type Stats } from './augment.js';
+import { cropSquares, centreOffsets, toModelInput, type EvalTransform } from './transform.js';
 import { itemPixels, type PresizedItem, type PresizedSet } from './presize.js';
 import type { RawImage } from './decode.js';
 import type { Skipped } from './errors.js';
 
-/** fastai's default batch size. */
-export const DEFAULT_BS = 64;
-/** The final image size of the presizing recipe. */
-export const DEFAULT_SIZE = 224;
+import { DEFAULT_BS, DEFAULT_SIZE, DEFAULT_SEED } from './defaults.js';
+
+export { DEFAULT_BS, DEFAULT_SIZE } from './defaults.js';
 
 /** Normalised images [B, 3, size, size] (float32) and class indices [B] (int64); the consumer disposes them. */
 export interface ImageBatch {
@@ -65,6 +65,15 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   }
 
   get items(): readonly PresizedItem[] { return this.set.items; }
+
+  /** The files of the items an epoch yields, in item order (those that failed to decode are gone). */
+  get paths(): string[] { return this.set.items.filter((_, i) => !this.#bad.has(i)).map((it) => it.path); }
+
+  /** How this loader makes an evaluation input (presizing, the centre item square, size, statistics): what predict must repeat. */
+  get evalTransform(): EvalTransform {
+    const { itemSize, method } = this.set;
+    return { itemSize, method, cropSize: itemSize, size: this.size, stats: this.o.stats ?? IMAGENET_STATS };
+  }
   get shuffle(): boolean { return this.o.shuffle ?? this.train; }
   get dropLast(): boolean { return this.o.dropLast ?? this.train; }
 
@@ -80,7 +89,7 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
 
   /** Returns the batches of epoch `e` (0-based) without moving the loader's own epoch count. */
   async *epoch(e: number): AsyncGenerator<ImageBatch> {
-    const rand = seededRandom(epochSeed(this.o.seed ?? 0, e));
+    const rand = seededRandom(epochSeed(this.o.seed ?? DEFAULT_SEED, e));
     const order = this.set.items.map((_, i) => i).filter((i) => !this.#bad.has(i));
     if (this.shuffle) {
       for (let i = order.length - 1; i > 0; i--) {
@@ -111,10 +120,9 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   }
 
   // Crops each item to the item-size square (random when training, centre otherwise), stacks
-  // them as uint8, and augments the whole batch in one resample.
+  // them as uint8, and augments the whole batch in one resample (none but the resize when evaluating).
   #collate(indices: number[], pixels: (RawImage | Skipped)[], rand: () => number): ImageBatch | null {
     const s = this.set.itemSize;
-    const plane = s * s;
     const good: number[] = [];
     const images: RawImage[] = [];
     pixels.forEach((p, j) => {
@@ -128,23 +136,11 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
     });
     if (images.length === 0) return null;
     const n = images.length;
-    const buf = new Uint8Array(n * 3 * plane);
-    images.forEach((img, b) => {
-      const dy = Math.max(0, img.height - s);
-      const dx = Math.max(0, img.width - s);
-      const oy = this.train ? Math.floor(rand() * (dy + 1)) : dy >> 1;
-      const ox = this.train ? Math.floor(rand() * (dx + 1)) : dx >> 1;
-      const h = Math.min(s, img.height);
-      const w = Math.min(s, img.width);
-      for (let c = 0; c < 3; c++) {
-        const src = c * img.height * img.width;
-        const dst = (b * 3 + c) * plane;
-        for (let y = 0; y < h; y++) {
-          const from = src + (y + oy) * img.width + ox;
-          buf.set(img.data.subarray(from, from + w), dst + y * s);
-        }
-      }
-    });
+    // Training crops anywhere in the item, evaluation at its centre.
+    const at = (img: RawImage): [number, number] => (this.train
+      ? [Math.floor(rand() * (Math.max(0, img.height - s) + 1)), Math.floor(rand() * (Math.max(0, img.width - s) + 1))]
+      : centreOffsets(img, s));
+    const buf = cropSquares(images, s, at);
     const params = this.aug ? drawAugParams(n, rand, this.aug) : identityParams(n);
     const device = this.o.device;
     const u8 = tensor(buf, { shape: [n, 3, s, s] });
@@ -153,7 +149,7 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
       onDevice = u8.to(device);
       u8.dispose();
     }
-    const x = augmentBatch(onDevice, params, this.size, this.o.stats ?? IMAGENET_STATS);
+    const x = toModelInput(onDevice, { size: this.size, stats: this.o.stats ?? IMAGENET_STATS }, params);
     onDevice.dispose();
     const y = tensor(BigInt64Array.from(good, (i) => BigInt(this.set.items[i].label)), { shape: [n], device });
     return { x, y };

@@ -2,7 +2,8 @@
 // when the set fits, so each epoch only crops and augments tensors; otherwise items are decoded
 // again when their batch comes (the loader does that ahead of time).
 import os from 'node:os';
-import { decodeImage, probeImage, DEFAULT_ITEM_SIZE, DEFAULT_MAX_PIXELS, type RawImage, type ResizeMethod } from './decode.js';
+import { DEFAULT_ITEM_SIZE } from './defaults.js';
+import { decodeImage, probeImage, DEFAULT_MAX_PIXELS, type RawImage, type ResizeMethod } from './decode.js';
 import type { Item } from './sources.js';
 import type { Skipped } from './errors.js';
 

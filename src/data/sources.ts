@@ -2,13 +2,12 @@
 // seeded, stratified train/valid split.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { seededRandom } from './synthetic.js';
+import { seededRandom } from './random.js';
 import { DataError, type Skipped } from './errors.js';
 
-/** fastai's default share of the images held out for validation. */
-export const DEFAULT_VALID_PCT = 0.2;
-/** The split seed when none is given: runs repeat by default (fastai's are random unless seeded). */
-export const DEFAULT_SEED = 42;
+import { DEFAULT_VALID_PCT, DEFAULT_SEED } from './defaults.js';
+
+export { DEFAULT_VALID_PCT, DEFAULT_SEED } from './defaults.js';
 
 /**
  * Which folder names the class: 'top' (the first folder under the root, so files nested deeper

@@ -3,7 +3,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { seededRandom, SYNTHETIC_CLASSES } from './synthetic.js';
+import { seededRandom } from './random.js';
+import { SYNTHETIC_CLASSES } from './synthetic.js';
 import { mapLimit } from './presize.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';

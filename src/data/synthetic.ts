@@ -3,19 +3,11 @@
 // with pixel noise, so a classifier has something real but learnable to find.
 import { tensor, type Tensor } from '../torch/index.js';
 
-export const SYNTHETIC_CLASSES = ['horizontal', 'vertical', 'disc', 'checker'] as const;
+import { seededRandom } from './random.js';
 
-/** A seeded uniform [0, 1) generator (mulberry32), so data repeats across runs. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from './random.js';
+
+export const SYNTHETIC_CLASSES = ['horizontal', 'vertical', 'disc', 'checker'] as const;
 
 // Whether pixel (x, y) is "on" for a class with the given period and phase.
 function pattern(cls: number, x: number, y: number, size: number, period: number, phase: number): boolean {

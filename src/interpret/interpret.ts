@@ -1,6 +1,8 @@
 // Classification interpretation, as fastai's ClassificationInterpretation: the confusion matrix,
 // the most confused pairs, the top losses, and per-class precision/recall/F1 with advice.
 import type { Tensor } from '../torch/index.js';
+import { ImageLoader } from '../data/loader.js';
+import type { Learner, Loader } from '../learner/learner.js';
 
 export interface Predictions {
   /** [N, C] class probabilities. */
@@ -46,7 +48,26 @@ export class Interpretation {
   readonly itemLosses: number[];
   readonly predictedProb: number[];
 
-  constructor(readonly vocab: readonly string[], preds: Predictions, readonly paths?: readonly string[]) {
+  /**
+   * Returns the interpretation of `learn`'s predictions on a loader (the validation set by
+   * default, fastai's ClassificationInterpretation.from_learner): with each item's file when the
+   * loader reads files, and the training images per class when the training loader does.
+   */
+  static async fromLearner(learn: Learner, loader: Loader = learn.dls.valid): Promise<Interpretation> {
+    const preds = await learn.getPreds(loader);
+    try {
+      // Ordered loaders yield their items in order, so the files line up with the predictions.
+      const paths = loader instanceof ImageLoader && !loader.shuffle ? loader.paths : undefined;
+      const train = learn.dls.train;
+      const trainCounts = train instanceof ImageLoader ? learn.dls.vocab.map((_, c) => train.items.filter((it) => it.label === c).length) : undefined;
+      return new Interpretation(learn.dls.vocab, preds, paths?.length === preds.targets.size(0) ? paths : undefined, trainCounts);
+    } finally {
+      for (const t of Object.values(preds)) t.dispose();
+    }
+  }
+
+  /** `trainCounts`: training images per class, the default of perClass. */
+  constructor(readonly vocab: readonly string[], preds: Predictions, readonly paths?: readonly string[], readonly trainCounts?: readonly number[]) {
     const n = vocab.length;
     this.actual = preds.targets.toArray();
     const best = preds.probs.max(1) as { values: Tensor; indices: Tensor };
@@ -86,7 +107,7 @@ export class Interpretation {
    * A class with no validation image is not measured (null F1, no advice, left out of the mean
    * F1) and comes last.
    */
-  perClass(trainCounts?: readonly number[]): ClassReport[] {
+  perClass(trainCounts: readonly number[] | undefined = this.trainCounts): ClassReport[] {
     const n = this.vocab.length;
     const reports = this.vocab.map((label, c) => {
       const tp = this.confusion[c][c];

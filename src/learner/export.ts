@@ -1,10 +1,11 @@
 // Export and reload: one safetensors file holds the trained weights, and its __metadata__ holds
 // everything needed to rebuild and use the model (DESIGN: no pickles, no code in model files).
-import { F, noGrad, tidy, tensor, type Tensor } from '../torch/index.js';
+import { F, noGrad, tidy, type Tensor } from '../torch/index.js';
 import { readSafetensors, writeSafetensors } from '../io/index.js';
 import { zooEntry } from '../models/registry.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
-import { predictImage, trainedPreprocess, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
+import { predictImage, type ImagePrediction, type PredictOptions } from './predict.js';
+import { toModelInput, trainedTransform, type EvalTransform } from '../data/transform.js';
 import type { ImageInput, ResizeMethod } from '../data/decode.js';
 import { VERSION } from '../version.js';
 
@@ -53,13 +54,9 @@ export class ExportedModel {
 
   get classes(): string[] { return this.meta.classes; }
 
-  /**
-   * The inference transform: the validation loader's (presized to the item size, centre square
-   * resampled to the training size) when the file records it, else the shorter side resized to
-   * the training size and the centre square; then the normalisation.
-   */
-  get preprocess(): Preprocess {
-    return trainedPreprocess(this.meta.size, this.meta.normalization, this.meta);
+  /** The inference transform: as the model's validation images were made (see trainedTransform). */
+  get preprocess(): EvalTransform {
+    return trainedTransform(this.meta.size, this.meta.normalization, this.meta);
   }
 
   /** Returns the class of one image, a file path or its bytes, with every class's probability. */
@@ -67,14 +64,12 @@ export class ExportedModel {
     return predictImage(this.model, this.classes, input, this.preprocess, o);
   }
 
-  /** Returns class probabilities [N, C] for images [N, 3, H, W] with values in [0, 1] (normalised here). */
+  /**
+   * Returns class probabilities [N, C] for images [N, 3, H, W] with values in [0, 1]: resampled to
+   * the model's size when they are not at it, normalised, through the one evaluation transform.
+   */
   probabilities(images: Tensor): Tensor {
-    const { mean, std } = this.meta.normalization;
-    return noGrad(() => tidy(() => {
-      const m = tensor(mean, { shape: [1, 3, 1, 1] });
-      const s = tensor(std, { shape: [1, 3, 1, 1] });
-      return F.softmax(this.model.forward(images.sub(m).div(s)), 1);
-    }));
+    return noGrad(() => tidy(() => F.softmax(this.model.forward(toModelInput(images, this.preprocess)), 1)));
   }
 }
 

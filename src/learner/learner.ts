@@ -10,6 +10,7 @@ import { errorRate, type Metric } from './metrics.js';
 import { TerminateOnDivergence, TrainingError, type Divergence } from './diagnosis.js';
 import { CancelException, type BatchInfo, type Callback, type EpochRow, type Part } from './events.js';
 import { Recorder } from './recorder.js';
+import { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
 import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './schedulers.js';
 
 export type { Callback, EpochRow, BatchInfo } from './events.js';
@@ -73,7 +74,7 @@ export interface LearnerOptions {
 const NORM_TYPES = [BatchNorm1d, BatchNorm2d, LayerNorm];
 const isNorm = (m: Module): boolean => NORM_TYPES.some((T) => m instanceof T);
 
-export const LEARNER_DEFAULTS = { wd: 0.01, wdBnBias: false, trainBn: true, beta2: 0.99, eps: 1e-5, gradAccum: 1, labelSmoothing: 0 };
+export { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
 
 export interface FitOptions {
   /** Callbacks for this fit only, after the learner's own (a finder, a scheduler). */
@@ -459,4 +460,3 @@ export interface FineTuneOptions {
   div?: number;
 }
 
-export const FINE_TUNE_DEFAULTS: Required<FineTuneOptions> = { baseLr: 2e-3, freezeEpochs: 1, lrMult: 100, pctStart: 0.3, div: 5 };

@@ -1,31 +1,35 @@
-// Inference on images (files or their bytes): each decoded (EXIF orientation, alpha on white,
-// sRGB) and made into the model's input as the weights' eval transform does, or, for a model
-// trained here, exactly as its validation images were; then classified, optionally with
+// Inference on images (files or their bytes): each made into the model's input by the data
+// layer's one evaluation transform (decoded with EXIF orientation, alpha on white, sRGB; presized;
+// centre square; resampled; normalised) — as its validation images were for a model trained
+// here, as the weights' eval transform for a zoo model — then classified, optionally with
 // test-time augmentation; every class's probability, or the top classes.
-import { tensor, noGrad, tidy, stack, type Tensor } from '../torch/index.js';
-import { decodeImage, inputName, type ImageInput, type ResizeMethod } from '../data/decode.js';
-import { augmentBatch, drawAugParams, identityParams } from '../data/augment.js';
-import { seededRandom } from '../data/synthetic.js';
+import { noGrad, tidy, cat, type Tensor } from '../torch/index.js';
+import { inputName, type ImageInput, type ResizeMethod } from '../data/decode.js';
+import { drawAugParams } from '../data/augment.js';
+import { seededRandom } from '../data/random.js';
+import { centreSquare, toModelInput, trainedTransform, weightsTransform, type EvalTransform } from '../data/transform.js';
 import { DataError, SKIP_HINTS, type Skipped } from '../data/errors.js';
 import type { Module } from '../nn/index.js';
 import type { EvalTransforms } from '../models/registry.js';
 
 /**
- * How an image becomes the model's input. Without `itemSize`: the weights' eval transform, the
- * shorter side resized to resizeSize and the centre cropSize square kept (resampling is sharp's,
- * whatever the weights' interpolation). With it: as the data loaders make validation images,
- * presized to itemSize by `method`, the centre itemSize square resampled to cropSize.
+ * How an image becomes the model's input: the data layer's EvalTransform, or a zoo weights'
+ * eval transform (shorter side to resizeSize, the centre cropSize square), optionally with the
+ * presizing of a model trained here (itemSize, method: the centre item square resampled to cropSize).
  */
-export type Preprocess = Omit<EvalTransforms, 'interpolation'> & { itemSize?: number; method?: ResizeMethod };
+export type Preprocess = EvalTransform | (Omit<EvalTransforms, 'interpolation'> & { itemSize?: number; method?: ResizeMethod });
 
-/**
- * The inference transform of a model trained here: as its validation images were made when its
- * presizing is known (item size and method), else the eval transform at its training size.
- */
+/** Returns the EvalTransform a Preprocess stands for. */
+export function evalTransformOf(p: Preprocess): EvalTransform {
+  if ('stats' in p) return p;
+  if (p.itemSize) return trainedTransform(p.cropSize, { mean: p.mean, std: p.std }, { itemSize: p.itemSize, resizeMethod: p.method ?? 'crop' });
+  return weightsTransform(p);
+}
+
+/** The inference transform of a model trained here (see trainedTransform). */
 export function trainedPreprocess(size: number, normalization: { mean: [number, number, number]; std: [number, number, number] },
-  presizing?: { itemSize?: number; resizeMethod?: ResizeMethod } | null): Preprocess {
-  const presized = presizing?.itemSize ? { itemSize: presizing.itemSize, method: presizing.resizeMethod ?? 'crop' } : {};
-  return { resizeSize: size, cropSize: size, ...normalization, ...presized };
+  presizing?: { itemSize?: number; resizeMethod?: ResizeMethod } | null): EvalTransform {
+  return trainedTransform(size, normalization, presizing);
 }
 
 export interface Prediction {
@@ -58,40 +62,19 @@ export interface PredictOptions {
   seed?: number;
 }
 
-// The image decoded and centre-cropped: uint8 [3, c, c], c the crop size, or the item size.
-async function centreCrop(input: ImageInput, p: Preprocess): Promise<Tensor> {
-  const r = await tryCentreCrop(input, p);
+// The image's centre square, uint8 [1, 3, c, c]; a DataError with the reason and what to do when it cannot be used.
+async function square(input: ImageInput, t: EvalTransform): Promise<Tensor> {
+  const r = await centreSquare(input, t);
   if ('reason' in r) throw new DataError(`cannot use the image (${r.reason}: ${r.detail})`, inputName(input), `${SKIP_HINTS[r.reason]}.`);
   return r;
 }
 
-// centreCrop, or why the image cannot be used.
-async function tryCentreCrop(input: ImageInput, p: Preprocess): Promise<Tensor | Skipped> {
-  const side = p.itemSize ?? p.cropSize;
-  const r = await decodeImage(input, p.itemSize ? { size: p.itemSize, method: p.method ?? 'crop' } : { size: p.resizeSize, method: 'crop' });
-  const name = inputName(input);
-  if (!r.ok) return r.skipped;
-  const { data, height, width } = r.image;
-  if (height < side || width < side) {
-    throw new DataError(`the image decoded to ${width}×${height}, smaller than the ${side} px crop`, name, 'this is a bug in visiontune; please report it');
-  }
-  // Offsets: torchvision's CenterCrop rounds (H − C) / 2; the validation loader halves down.
-  const offset = (d: number): number => (p.itemSize ? d >> 1 : Math.round(d / 2));
-  return tidy(() => tensor(data, { shape: [3, height, width], dtype: 'uint8' })
-    .narrow(1, offset(height - side), side).narrow(2, offset(width - side), side).contiguous());
-}
-
-// uint8 crops [N, 3, c, c] → the model's normalised input [N, 3, cropSize, cropSize].
-function toInput(crops: Tensor, p: Preprocess): Tensor {
-  if (p.itemSize) return augmentBatch(crops, identityParams(crops.size(0)), p.cropSize, { mean: p.mean, std: p.std });
-  return tidy(() => crops.float().div(255).sub(tensor(p.mean, { shape: [1, 3, 1, 1] })).div(tensor(p.std, { shape: [1, 3, 1, 1] })));
-}
-
-/** Returns the image (a path or its bytes) as the model's normalised input [3, crop, crop]; throws DataError if it cannot be used. */
+/** Returns the image (a path or its bytes) as the model's normalised input [3, size, size]; throws DataError if it cannot be used. */
 export async function loadImage(input: ImageInput, p: Preprocess): Promise<Tensor> {
-  const crop = await centreCrop(input, p);
-  const x = tidy(() => toInput(crop.unsqueeze(0), p).squeeze(0));
-  crop.dispose();
+  const t = evalTransformOf(p);
+  const sq = await square(input, t);
+  const x = tidy(() => toModelInput(sq, t).squeeze(0));
+  sq.dispose();
   return x;
 }
 
@@ -99,9 +82,10 @@ export async function loadImage(input: ImageInput, p: Preprocess): Promise<Tenso
 export async function predictImage(model: Module, classes: readonly string[], input: ImageInput, p: Preprocess,
   o: PredictOptions = {}): Promise<ImagePrediction> {
   checkTta(o);
-  const crop = await centreCrop(input, p);
+  const t = evalTransformOf(p);
+  const crop = await square(input, t);
   try {
-    const values = cropProbs(model, crop, p, o);
+    const values = cropProbs(model, crop, t, o);
     const index = values.indexOf(Math.max(...values));
     return { label: classes[index], index, probs: values };
   } finally {
@@ -116,17 +100,16 @@ function checkTta(o: PredictOptions): void {
   if (!(beta >= 0 && beta <= 1)) throw new RangeError(`beta must be in [0, 1], got ${beta}`);
 }
 
-// Every class's probability for one centre crop [3, c, c], blended with n augmented passes as fastai's tta.
-function cropProbs(model: Module, crop: Tensor, p: Preprocess, o: PredictOptions): number[] {
+// Every class's probability for one centre square [1, 3, c, c], blended with n augmented passes as fastai's tta.
+function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: PredictOptions): number[] {
   const n = o.tta ?? 0;
   const beta = o.beta ?? 0.25;
   model.eval();
   const probs = noGrad(() => tidy(() => {
-    const plain = model.forward(toInput(crop.unsqueeze(0), p)).softmax(1);
+    const plain = model.forward(toModelInput(crop, t)).softmax(1);
     if (n === 0) return plain;
-    const copies = crop.unsqueeze(0).expand(n, ...crop.shape);
-    const stats = { mean: p.mean, std: p.std };
-    const augmented = model.forward(augmentBatch(copies, drawAugParams(n, seededRandom(o.seed ?? 0)), p.cropSize, stats)).softmax(1);
+    const copies = crop.expand(n, ...crop.shape.slice(1));
+    const augmented = model.forward(toModelInput(copies, t, drawAugParams(n, seededRandom(o.seed ?? 0)))).softmax(1);
     return augmented.mean([0], true).mul(1 - beta).add(plain.mul(beta));
   }));
   const values = Array.from(probs.toArray());
@@ -141,37 +124,30 @@ function cropProbs(model: Module, crop: Tensor, p: Preprocess, o: PredictOptions
  */
 export async function predictFiles(model: Module, classes: readonly string[], files: string[], p: Preprocess,
   topK = 5, o: PredictOptions & { batchSize?: number } = {}): Promise<{ predictions: FilePredictions[]; skipped: Skipped[] }> {
+  const t = evalTransformOf(p);
   const k = Math.min(topK, classes.length);
   const top = (probs: ArrayLike<number>): Prediction[] => Array.from(probs, (prob, index) => ({ label: classes[index], index, prob }))
     .sort((a, b) => b.prob - a.prob || a.index - b.index).slice(0, k);
   const predictions: FilePredictions[] = [];
   const skipped: Skipped[] = [];
-  if (o.tta) {
-    checkTta(o);
-    for (const file of files) {
-      const crop = await tryCentreCrop(file, p);
-      if ('reason' in crop) {
-        skipped.push(crop);
-        continue;
-      }
-      predictions.push({ file, predictions: top(cropProbs(model, crop, p, o)) });
-      crop.dispose();
-    }
-    return { predictions, skipped };
-  }
+  if (o.tta) checkTta(o);
   model.eval();
-  const batchSize = o.batchSize ?? 16;
+  const batchSize = o.tta ? 1 : o.batchSize ?? 16;
   for (let i = 0; i < files.length; i += batchSize) {
     const chunk = files.slice(i, i + batchSize);
-    const results = await Promise.all(chunk.map((f) => tryCentreCrop(f, p)));
-    const good = chunk.flatMap((file, j) => ('reason' in results[j] ? [] : [{ file, crop: results[j] as Tensor }]));
+    const results = await Promise.all(chunk.map((f) => centreSquare(f, t)));
+    const good = chunk.flatMap((file, j) => ('reason' in results[j] ? [] : [{ file, square: results[j] as Tensor }]));
     for (const r of results) if ('reason' in r) skipped.push(r);
     if (good.length === 0) continue;
-    const probs = noGrad(() => tidy(() => model.forward(toInput(stack(good.map((g) => g.crop)), p)).softmax(1)));
-    for (const g of good) g.crop.dispose();
-    const all = probs.toArray();
-    probs.dispose();
-    good.forEach(({ file }, j) => predictions.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
+    if (o.tta) {
+      predictions.push({ file: good[0].file, predictions: top(cropProbs(model, good[0].square, t, o)) });
+    } else {
+      const probs = noGrad(() => tidy(() => model.forward(toModelInput(cat(good.map((g) => g.square)), t)).softmax(1)));
+      const all = probs.toArray();
+      probs.dispose();
+      good.forEach(({ file }, j) => predictions.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
+    }
+    for (const g of good) g.square.dispose();
   }
   return { predictions, skipped };
 }

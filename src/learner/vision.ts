@@ -7,7 +7,9 @@ import { loadPretrained, type ResolveOptions } from '../models/weights.js';
 import { Learner, type DataLoadersLike, type LearnerOptions } from './learner.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { exportModel } from './export.js';
-import { predictImage, trainedPreprocess, type ImagePrediction, type PredictOptions, type Preprocess } from './predict.js';
+import { DEFAULT_MEMORY_FORMAT } from './defaults.js';
+import { predictImage, type ImagePrediction, type PredictOptions } from './predict.js';
+import { trainedTransform, type EvalTransform } from '../data/transform.js';
 import type { ImageInput, ResizeMethod } from '../data/decode.js';
 
 export interface VisionLearnerOptions extends LearnerOptions {
@@ -69,10 +71,20 @@ export class VisionLearner extends Learner {
     return { probs, targets: plain.targets };
   }
 
-  /** The normalisation the loaders apply: the option, else the weights' (ImageNet's). */
+  /**
+   * The normalisation the model is fed: the option, else the image loaders' own, else the weights'
+   * (ImageNet's). Settled here once; export and predict read it from here.
+   */
   get normalization(): { mean: [number, number, number]; std: [number, number, number] } {
+    const stats = this.visionOptions.normalization ?? (this.dls.valid instanceof ImageLoader ? this.dls.valid.evalTransform.stats : null);
+    if (stats) return { mean: [...stats.mean], std: [...stats.std] };
     const t = zooEntry(this.arch).weights.transforms;
-    return this.visionOptions.normalization ?? { mean: t.mean, std: t.std };
+    return { mean: t.mean, std: t.std };
+  }
+
+  /** The input size: the option, else the image loaders', else 224. */
+  get size(): number {
+    return this.visionOptions.size ?? (this.dls.valid instanceof ImageLoader ? this.dls.valid.size : 224);
   }
 
   /** How the training images were presized, when the loaders are image loaders (DataLoaders). */
@@ -81,9 +93,9 @@ export class VisionLearner extends Learner {
     return train instanceof ImageLoader ? { itemSize: train.set.itemSize, resizeMethod: train.set.method } : null;
   }
 
-  /** The inference transform: the validation loader's when there is one (see ExportedModel.preprocess). */
-  get preprocess(): Preprocess {
-    return trainedPreprocess(this.visionOptions.size ?? 224, this.normalization, this.presizing);
+  /** The inference transform: as the validation loader makes its inputs (see ExportedModel.preprocess). */
+  get preprocess(): EvalTransform {
+    return trainedTransform(this.size, this.normalization, this.presizing);
   }
 
   /**
@@ -99,7 +111,7 @@ export class VisionLearner extends Learner {
     exportModel(path, this.model, {
       architecture: this.arch,
       classes: [...this.dls.vocab],
-      size: this.visionOptions.size ?? 224,
+      size: this.size,
       normalization: this.normalization,
       head: this.visionOptions.head ?? {},
       ...this.presizing,
@@ -115,7 +127,7 @@ export class VisionLearner extends Learner {
 export async function visionLearner(dls: DataLoadersLike, arch: string, o: VisionLearnerOptions = {}): Promise<VisionLearner> {
   const backbone = o.weights ? await loadPretrained(arch, o.weights, o.download) : zooEntry(arch).build();
   const model = new VisionClassifier(backbone, dls.vocab.length, o.head);
-  const learn = new VisionLearner(dls, arch, model, Boolean(o.weights), { ...o, channelsLast: o.channelsLast ?? true });
+  const learn = new VisionLearner(dls, arch, model, Boolean(o.weights), { ...o, channelsLast: o.channelsLast ?? DEFAULT_MEMORY_FORMAT === 'channels_last' });
   if (o.weights) learn.freeze();
   return learn;
 }

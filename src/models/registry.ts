@@ -1,5 +1,6 @@
 // The zoo: the one place that knows which architectures exist, how to build them, and where
 // their torchvision ImageNet weights live with the transforms those weights expect.
+import { IMAGENET_STATS } from '../torch/index.js';
 import type { Backbone } from './blocks.js';
 import { efficientnetB0, efficientnetV2S, efficientnetV2M, efficientnetV2L } from './efficientnet.js';
 import { resnet18, resnet34, resnet50 } from './resnet.js';
@@ -35,15 +36,15 @@ export interface ZooEntry {
   weights: PretrainedWeights;
 }
 
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-const BASE_URL = 'https://download.pytorch.org/models/';
+const [IMAGENET_MEAN, IMAGENET_STD] = [[...IMAGENET_STATS.mean], [...IMAGENET_STATS.std]] as [number, number, number][];
+/** Where torchvision's weights are published; VISIONTUNE_WEIGHTS_BASE_URL replaces this prefix. */
+export const TORCHVISION_BASE_URL = 'https://download.pytorch.org/models/';
 
 function weights(file: string, numParams: number, top1: number, resizeSize: number, cropSize: number,
   interpolation: Interpolation = 'bilinear', mean = IMAGENET_MEAN, std = IMAGENET_STD): PretrainedWeights {
   const hash = /-([a-f0-9]+)\./.exec(file);
   if (!hash) throw new Error(`weight file ${file} has no hash suffix`);
-  return { url: BASE_URL + file, sha256Prefix: hash[1], top1, numParams, transforms: { resizeSize, cropSize, interpolation, mean, std } };
+  return { url: TORCHVISION_BASE_URL + file, sha256Prefix: hash[1], top1, numParams, transforms: { resizeSize, cropSize, interpolation, mean, std } };
 }
 
 // torchvision 0.14's DEFAULT weights for each architecture.

@@ -16,10 +16,10 @@ import { download, DownloadError, type ProgressCallback } from '../io/download.j
 import { StateDictError, type StateDict } from '../nn/module.js';
 import type { Tensor } from '../torch/index.js';
 import type { Backbone } from './blocks.js';
-import { zooEntry, type ZooEntry } from './registry.js';
+import { zooEntry, TORCHVISION_BASE_URL, type ZooEntry } from './registry.js';
 
-/** Where torchvision's weights are published; VISIONTUNE_WEIGHTS_BASE_URL replaces this prefix. */
-export const TORCHVISION_BASE_URL = 'https://download.pytorch.org/models/';
+export { TORCHVISION_BASE_URL } from './registry.js';
+
 
 /** 'imagenet' for the zoo's published weights, else the path of a .pth or .safetensors file. */
 export type WeightsSpec = 'imagenet' | (string & {});

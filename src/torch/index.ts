@@ -10,3 +10,4 @@ export { setNumThreads, getNumThreads, manualSeed, memory, cuda, libtorchVersion
 export { TorchError, type TorchErrorKind } from './errors.js';
 export type { DType, Device, MemoryFormat, TypedArray } from './dtype.js';
 export { schemaOf } from './dispatch.js';
+export { IMAGENET_STATS, type Stats } from './stats.js';

@@ -1,0 +1,237 @@
+// The command line, declared once: every command with its arguments and flags (type, default
+// from the library constant it names, range, help). Parsing (node's util.parseArgs, strict),
+// validation before any work, and the help text all come from this table. Nothing here loads
+// libtorch or sharp: a bad flag fails in the time node takes to start.
+import { parseArgs } from 'node:util';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from './errors.js';
+import * as dataDefaults from '../data/defaults.js';
+import * as learnerDefaults from '../learner/defaults.js';
+import * as modelDefaults from '../models/defaults.js';
+
+/** What a flag's value is. */
+export type FlagKind = 'int' | 'number' | 'string' | 'bool';
+
+export interface Flag {
+  /** The flag without its dashes, kebab-case. */
+  name: string;
+  kind: FlagKind;
+  /** The value's name in the help: N, X, FILE… */
+  arg?: string;
+  help: string;
+  /** The default and the library constant it is (`module.NAME` or `module.NAME.field`), for the help and the tests. */
+  default?: { value: number | string; constant: string };
+  min?: number;
+  max?: number;
+  /** The values a string flag accepts. */
+  choices?: readonly string[];
+  /** Words a number flag accepts besides numbers (`auto` for --lr), or a file flag besides files (`imagenet`, `none`). */
+  words?: readonly string[];
+  /** The value names a file that must exist (unless it is one of `words`). */
+  existingFile?: boolean;
+  /** The value names a file to write: its folder must exist and it must not be a folder. */
+  writableFile?: boolean;
+  /** How the error says what the flag expects, when the generic wording would not do. */
+  expects?: string;
+}
+
+export interface Command {
+  name: string;
+  /** Positional arguments: names for the usage line; the last may take many values. */
+  args: readonly string[];
+  variadic?: boolean;
+  /** What the command does, a line or a few. */
+  summary: readonly string[];
+  flags: readonly Flag[];
+  /** What to say when the positionals are wrong. */
+  argsError: string;
+}
+
+const constants: Record<string, Record<string, unknown>> = { data: dataDefaults, learner: learnerDefaults, models: modelDefaults };
+
+/** Returns the value of a library constant by its declared name (`learner.FINE_TUNE_DEFAULTS.baseLr`). */
+export function constantValue(name: string): unknown {
+  const [module, ...keys] = name.split('.');
+  let v: unknown = constants[module];
+  for (const k of keys) v = (v as Record<string, unknown> | undefined)?.[k];
+  return v;
+}
+
+// A default taken from a library constant, by name, so the declaration cannot drift from it.
+const from = (constant: string): Flag['default'] => ({ value: constantValue(constant) as number | string, constant });
+
+const F = {
+  arch: { name: 'arch', kind: 'string', arg: 'A', help: 'zoo architecture, one of visiontune models', default: from('models.DEFAULT_ARCH') },
+  weights: {
+    name: 'weights', kind: 'string', arg: 'W', help: 'imagenet (cached, or downloaded and verified), a .pth/.safetensors file, or none',
+    default: from('models.DEFAULT_WEIGHTS'), words: ['imagenet', 'none'], existingFile: true,
+  },
+  predictWeights: {
+    name: 'weights', kind: 'string', arg: 'W', help: "a zoo architecture's weights: imagenet (the default) or a .pth/.safetensors file",
+    words: ['imagenet'], existingFile: true,
+  },
+  epochs: { name: 'epochs', kind: 'int', arg: 'N', help: 'unfrozen epochs', default: from('learner.DEFAULT_EPOCHS'), min: 0 },
+  freezeEpochs: { name: 'freeze-epochs', kind: 'int', arg: 'N', help: 'frozen epochs first', default: from('learner.FINE_TUNE_DEFAULTS.freezeEpochs'), min: 0 },
+  lr: {
+    name: 'lr', kind: 'number', arg: 'X', help: "base learning rate, or auto for lr_find's valley", default: from('learner.FINE_TUNE_DEFAULTS.baseLr'),
+    min: 1e-12, words: ['auto'],
+  },
+  size: { name: 'size', kind: 'int', arg: 'N', help: 'training image size in pixels', default: from('data.DEFAULT_SIZE'), min: 16 },
+  itemSize: { name: 'item-size', kind: 'int', arg: 'N', help: 'presizing size in pixels', default: from('data.DEFAULT_ITEM_SIZE'), min: 16 },
+  bs: { name: 'bs', kind: 'int', arg: 'N', help: 'batch size', default: from('data.DEFAULT_BS'), min: 1 },
+  validPct: {
+    name: 'valid-pct', kind: 'number', arg: 'X', help: 'share of each class held out for validation; 0 trains on everything', default: from('data.DEFAULT_VALID_PCT'), min: 0, max: 0.9,
+  },
+  seed: { name: 'seed', kind: 'int', arg: 'N', help: 'split, shuffling and augmentation seed', default: from('data.DEFAULT_SEED'), min: 0 },
+  earlyStop: {
+    name: 'early-stop', kind: 'int', arg: 'N', help: 'stop after N epochs without a better valid loss, keeping the best weights; 0 is off',
+    default: from('learner.DEFAULT_PATIENCE'), min: 0,
+  },
+  precision: {
+    name: 'precision', kind: 'string', arg: 'P', help: 'fp32, or bf16 autocast: fast only on CPUs with bf16 instructions',
+    default: from('learner.DEFAULT_PRECISION'), choices: ['fp32', 'bf16'],
+  },
+  memoryFormat: {
+    name: 'memory-format', kind: 'string', arg: 'F', help: 'channels_last (faster CPU convolutions) or nchw',
+    default: from('learner.DEFAULT_MEMORY_FORMAT'), choices: ['channels_last', 'nchw'],
+  },
+  threads: { name: 'threads', kind: 'int', arg: 'N', help: 'libtorch threads; default every core, or VISIONTUNE_THREADS', min: 1 },
+  out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR') },
+  jsonFile: { name: 'json', kind: 'string', arg: 'FILE', help: 'machine-readable results', writableFile: true },
+  jsonOut: { name: 'json', kind: 'bool', help: 'JSON on stdout instead of text' },
+  splitValidPct: { name: 'valid-pct', kind: 'number', arg: 'X', help: 'validation share; default the one the model file records', min: 0, max: 0.9 },
+  splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0 },
+  topK: { name: 'top-k', kind: 'int', arg: 'K', help: 'classes per image', default: from('learner.DEFAULT_TOP_K'), min: 1, expects: 'must be a positive integer' },
+  tta: {
+    name: 'tta', kind: 'int', arg: 'N', help: "augmented passes averaged with the plain one, as fastai's tta", default: from('learner.DEFAULT_TTA'),
+    min: 0, expects: 'must be a whole number of passes (0 for none)',
+  },
+} satisfies Record<string, Flag>;
+
+/** Every command, in the order the help lists them. */
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'models', args: [], flags: [F.jsonOut], argsError: 'models takes no arguments',
+    summary: ['the architectures, their size and ImageNet accuracy, and whether their weights are cached'],
+  },
+  {
+    name: 'train', args: ['data'], argsError: 'train: give one data folder (class folders inside)',
+    summary: [
+      'fine-tune on a folder of class folders: data/<class>/…, or split folders data/train/<class>/… with data/valid',
+      '(or val, validation) and/or data/test (held out, evaluated at the end); prints the data summary, the fastai',
+      'table per epoch, the interpretation; writes model.safetensors and history.csv into --out',
+    ],
+    flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
+      F.memoryFormat, F.threads, F.out, F.jsonFile],
+  },
+  {
+    name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',
+    summary: ["fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png in --out"],
+    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.threads, F.out],
+  },
+  {
+    name: 'interpret', args: ['model', 'data'], argsError: 'interpret: give an exported model file and a data folder',
+    summary: [
+      "an exported model on the data's validation split (by default the split its training held out, as the file",
+      "records it), its images made as the model's own were (size and presizing from the file): confusion matrix,",
+      'most confused, top losses, per-class precision/recall/F1 with advice',
+    ],
+    flags: [F.splitValidPct, F.splitSeed, F.bs, F.threads, F.jsonFile],
+  },
+  {
+    name: 'predict', args: ['model', 'images'], variadic: true,
+    argsError: 'predict: give a model (a zoo architecture or an exported .safetensors file) and images',
+    summary: [
+      'the top classes of each image; <model> is a zoo architecture (ImageNet classes) or a model file visiontune',
+      'exported (or the --out folder that holds it); <images> are files, folders (searched recursively) or quoted',
+      'glob patterns; a file that cannot be used gets a "skipped" line with the reason, and the exit code is 1 only',
+      'when nothing could be predicted (--json: {predictions, skipped})',
+    ],
+    flags: [F.predictWeights, F.topK, F.tta, F.jsonOut],
+  },
+];
+
+/** Returns the command declared under `name`, or throws the usage error that names the commands. */
+export function command(name: string): Command {
+  const c = COMMANDS.find((x) => x.name === name);
+  if (!c) throw new UsageError(`unknown command '${name}'; run visiontune --help for the commands`);
+  return c;
+}
+
+const show = (v: number | string): string => (typeof v === 'number' && v !== 0 && Math.abs(v) < 0.01 ? v.toExponential() : String(v));
+
+/** Returns the help text: every command, or only `only`, generated from the declarations. */
+export function helpText(version: string, only?: Command): string {
+  const lines: string[] = [];
+  if (!only) lines.push(`visiontune ${version}: fine-tune a pretrained image classifier on your own images`, '');
+  lines.push('usage: visiontune <command> [options]', '', only ? 'command:' : 'commands:');
+  for (const c of only ? [only] : COMMANDS) {
+    const usage = [c.name, ...c.args.map((a, i) => `<${a}>${c.variadic && i === c.args.length - 1 ? '…' : ''}`)].join(' ');
+    lines.push(`  ${usage}`, ...c.summary.map((s) => `      ${s}`));
+    for (const f of c.flags) {
+      const name = `--${f.name}${f.arg ? ` ${f.arg}` : ''}`;
+      const extra = f.choices && !f.help.includes(f.choices[0]) ? ` (${f.choices.join(', ')})` : '';
+      const dflt = f.default && f.default.value !== '' ? ` (default ${show(f.default.value)})` : '';
+      lines.push(`    ${name.padEnd(22)}${f.help}${extra}${dflt}`);
+    }
+  }
+  lines.push('', 'options for every command:', `    ${'-h, --help'.padEnd(22)}this text`, `    ${'--version'.padEnd(22)}the version`, '',
+    'Errors print one line and exit 1 (2 for a bad command line); VISIONTUNE_DEBUG=1 adds the stack.');
+  return lines.join('\n');
+}
+
+/** A parsed command line: each flag's value (defaults filled in; absent flags without one are undefined) and the positionals. */
+export interface Parsed {
+  values: Record<string, number | string | boolean | undefined>;
+  /** The flags given on the command line, as opposed to defaults. */
+  given: Set<string>;
+  positionals: string[];
+}
+
+/** Returns the command's arguments parsed and checked: types, ranges, choices, files. Throws a UsageError on the first bad one. */
+export function parseCommand(c: Command, argv: readonly string[]): Parsed {
+  const options = Object.fromEntries(c.flags.map((f) => [f.name, { type: f.kind === 'bool' ? 'boolean' : 'string' } as const]));
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: c.args.length > 0, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const given = new Set(Object.keys(parsed.values));
+  const values: Parsed['values'] = {};
+  for (const f of c.flags) {
+    const raw = parsed.values[f.name] as string | boolean | undefined;
+    values[f.name] = raw === undefined ? f.default?.value : typeof raw === 'boolean' ? raw : checkValue(f, raw);
+  }
+  const n = parsed.positionals.length;
+  if (c.variadic ? n < c.args.length - 1 : n !== c.args.length) throw new UsageError(c.argsError);
+  return { values, given, positionals: parsed.positionals };
+}
+
+/** Returns the flag's value as its kind, or throws a UsageError that names the flag, what it expects and what it got. */
+export function checkValue(f: Flag, raw: string): number | string {
+  const flag = `--${f.name}`;
+  if (f.words?.includes(raw)) return raw;
+  if (f.kind === 'int' || f.kind === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n)) ||
+      (f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) {
+      const range = [f.min !== undefined ? `≥ ${f.min}` : '', f.max !== undefined ? `≤ ${f.max}` : ''].filter(Boolean).join(' and ');
+      const words = f.words ? ` or ${f.words.join(' or ')}` : '';
+      throw new UsageError(`${flag} ${f.expects ?? `expects ${f.kind === 'int' ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}${words}`}, got '${raw}'`);
+    }
+    return n;
+  }
+  if (f.choices && !f.choices.includes(raw)) throw new UsageError(`${flag} expects ${f.choices.join(' or ')}, got '${raw}'`);
+  const stat = (p: string) => { try { return statSync(p); } catch { return null; } };
+  if (f.existingFile && !stat(raw)?.isFile()) {
+    throw new UsageError(`${flag} ${raw}: no such file${f.words ? ` (or give ${f.words.join(' or ')})` : ''}`);
+  }
+  if (f.writableFile) {
+    if (stat(raw)?.isDirectory()) throw new UsageError(`${flag} ${raw} is a folder; give a file name`);
+    const dir = path.dirname(path.resolve(raw));
+    if (!stat(dir)?.isDirectory()) throw new UsageError(`${flag} ${raw}: the folder ${dir} does not exist`);
+  }
+  return raw;
+}

@@ -1,0 +1,13 @@
+// The seeded generator behind every split, shuffle and augmentation draw: a run repeats given its seed.
+
+/** Returns a seeded uniform [0, 1) generator (mulberry32, Tommy Ettinger's 32-bit mixer), so data repeats across runs. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
