@@ -9,93 +9,22 @@ import { oneCycle, groupLrs, type LearningRate, type OneCycleOptions } from './s
 import { errorRate, type Metric } from './metrics.js';
 import { TerminateOnDivergence, TrainingError, type Divergence } from './diagnosis.js';
 import { CancelException, type BatchInfo, type Callback, type EpochRow, type Part } from './events.js';
-import { Recorder } from './recorder.js';
+import { Recorder, GatherPreds } from './recorder.js';
+import { defaultSplitter, type Splitter, type Loader, type DataLoadersLike, type LearnerOptions, type FitOptions, type FineTuneOptions } from './types.js';
 import { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
 import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './schedulers.js';
 
 export type { Callback, EpochRow, BatchInfo } from './events.js';
 export { formatTime } from './recorder.js';
-
-/** A batch of normalised images [N, 3, H, W] and class indices [N] (int64). */
-export interface Batch {
-  x: Tensor;
-  y: Tensor;
-}
-
-/** Batches for one epoch each time it is iterated; `length` is the number of batches. */
-export interface Loader extends AsyncIterable<Batch> {
-  readonly length: number;
-}
-
-export interface DataLoadersLike {
-  train: Loader;
-  valid: Loader;
-  vocab: readonly string[];
-}
-
-/** A model whose parameters split into groups (body groups, then the head), as VisionClassifier does. */
-export interface GroupedModel extends Module {
-  groupModules(): Module[][];
-}
-
-/** Returns a model's layer groups: fastai's splitter. */
-export type Splitter = (model: Module) => Module[][];
-
-/** The model's own groups when it has them (groupModules), else the whole model as one group. */
-export const defaultSplitter: Splitter = (model) =>
-  typeof (model as unknown as Partial<GroupedModel>).groupModules === 'function' ? (model as unknown as GroupedModel).groupModules() : [[model]];
-
-export interface LearnerOptions {
-  metrics?: Metric[];
-  /** Label smoothing of the cross-entropy loss (0 = none). */
-  labelSmoothing?: number;
-  /** Decoupled weight decay. fastai's default 0.01. */
-  wd?: number;
-  /** Whether biases and norm-layer parameters are decayed too. fastai's default false. */
-  wdBnBias?: boolean;
-  /** Whether norm layers keep training while their group is frozen. fastai's default true. */
-  trainBn?: boolean;
-  /** Adam's β2 and ε, fastai's defaults 0.99 and 1e-5. */
-  beta2?: number;
-  eps?: number;
-  /** Batches whose gradients are summed before one optimizer step. Default 1. */
-  gradAccum?: number;
-  /** bf16 autocast for forward and loss (CPU: needs bf16 instructions to pay off). */
-  bf16?: boolean;
-  /** Weights and batches in channels_last memory format (NHWC), often faster for convolutions. */
-  channelsLast?: boolean;
-  callbacks?: Callback[];
-  /** The layer groups that get their own learning rates and freeze apart. Default: defaultSplitter. */
-  splitter?: Splitter;
-  /** Where the table goes, a line at a time. Default console.log; null for silence. */
-  log?: ((line: string) => void) | null;
-}
+export { defaultSplitter, type Batch, type Loader, type DataLoadersLike, type GroupedModel, type Splitter, type LearnerOptions,
+  type FitOptions, type FineTuneOptions } from './types.js';
 
 const NORM_TYPES = [BatchNorm1d, BatchNorm2d, LayerNorm];
 const isNorm = (m: Module): boolean => NORM_TYPES.some((T) => m instanceof T);
 
 export { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
 
-export interface FitOptions {
-  /** Callbacks for this fit only, after the learner's own (a finder, a scheduler). */
-  cbs?: Callback[];
-}
-
 type EventName = Exclude<keyof Callback, 'order' | 'afterBatch' | 'afterEpoch'>;
-
-// Collects probabilities, per-item losses and targets over a validation pass (fastai's GatherPredsCallback).
-class GatherPreds implements Callback {
-  readonly probs: Tensor[] = [];
-  readonly losses: Tensor[] = [];
-  readonly targets: Tensor[] = [];
-
-  afterLoss(learn: Learner): void {
-    if (learn.training || !learn.pred || !learn.yb) return;
-    this.probs.push(keep(learn.pred.softmax(1)));
-    this.losses.push(keep(learn.lossFunc(learn.pred, learn.yb, 'none')));
-    this.targets.push(keep(learn.yb.clone()));
-  }
-}
 
 export class Learner {
   readonly metrics: Metric[];
@@ -452,11 +381,4 @@ export function assertBatches(loader: Pick<Loader, 'length'>): void {
   }
 }
 
-export interface FineTuneOptions {
-  baseLr?: number;
-  freezeEpochs?: number;
-  lrMult?: number;
-  pctStart?: number;
-  div?: number;
-}
 

@@ -3,6 +3,7 @@
 // learner's history, and the table printed as it goes.
 import { performance } from 'node:perf_hooks';
 import type { Callback, EpochRow, BatchInfo } from './events.js';
+import { keep, type Tensor } from '../torch/index.js';
 import type { Learner } from './learner.js';
 
 /** fastai's AvgSmoothLoss β: the training loss shown is an exponential moving average. */
@@ -120,5 +121,19 @@ export class Recorder implements Callback {
       return row[c].toFixed(6).padEnd(width);
     });
     learn.log(cells.join('  ').trimEnd());
+  }
+}
+
+// Collects probabilities, per-item losses and targets over a validation pass (fastai's GatherPredsCallback).
+export class GatherPreds implements Callback {
+  readonly probs: Tensor[] = [];
+  readonly losses: Tensor[] = [];
+  readonly targets: Tensor[] = [];
+
+  afterLoss(learn: Learner): void {
+    if (learn.training || !learn.pred || !learn.yb) return;
+    this.probs.push(keep(learn.pred.softmax(1)));
+    this.losses.push(keep(learn.lossFunc(learn.pred, learn.yb, 'none')));
+    this.targets.push(keep(learn.yb.clone()));
   }
 }

@@ -20,10 +20,10 @@ export function tinyLearner(options: LearnerOptions, seeds: TinySeeds): Learner 
   const train = syntheticImages(64, 24, { seed: seeds.train });
   const valid = syntheticImages(32, 24, { seed: seeds.valid });
   const cnn = new SimpleCNN({ numClasses: 4, width: 8, dropout: 0 });
-  const model = Object.assign(cnn, { groupModules: (): Module[][] => [[cnn.features], [cnn.classifier]] });
+  const splitter = (): Module[][] => [[cnn.features], [cnn.classifier]];
   return new Learner({
     train: new TensorLoader(train.images, train.labels, { bs: 16, shuffle: true, seed: seeds.shuffle }),
     valid: new TensorLoader(valid.images, valid.labels, { bs: 32 }),
     vocab: ['a', 'b', 'c', 'd'],
-  }, model, { log: null, ...options });
+  }, cnn, { log: null, splitter, ...options });
 }

@@ -72,7 +72,7 @@ test('issue 12: CancelFit ends the fit with afterFit; the splitter option gives 
   const base = tiny();
   const whole = new Learner(base.dls, base.model, { log: null, splitter: (m) => [[m]] });
   assert.equal(whole.nGroups, 1);
-  assert.equal(base.nGroups, 2, 'the helper model brings its own groups');
+  assert.equal(base.nGroups, 2, 'the helper gives features and classifier as groups by a splitter');
 });
 
 // The sweep as the learner ran it before lr_find became a callback: its own loop over the training batches.
