@@ -3,7 +3,7 @@
 // validation before any work, and the help text all come from this table. Nothing here loads
 // libtorch or sharp: a bad flag fails in the time node takes to start.
 import { parseArgs } from 'node:util';
-import { statSync } from 'node:fs';
+import { statSync, accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 import * as dataDefaults from '../data/defaults.js';
@@ -30,8 +30,10 @@ export interface Flag {
   words?: readonly string[];
   /** The value names a file that must exist (unless it is one of `words`). */
   existingFile?: boolean;
-  /** The value names a file to write: its folder must exist and it must not be a folder. */
+  /** The value names a file to write: its folder must exist and be writable, and it must not be a folder. */
   writableFile?: boolean;
+  /** The value names a folder to write into: it, or the nearest folder above it that exists, must be writable. */
+  writableDir?: boolean;
   /** How the error says what the flag expects, when the generic wording would not do. */
   expects?: string;
 }
@@ -48,12 +50,12 @@ export interface Command {
   argsError: string;
 }
 
-const constants: Record<string, Record<string, unknown>> = { data: dataDefaults, learner: learnerDefaults, models: modelDefaults };
+const libraryConstants: Record<string, Record<string, unknown>> = { data: dataDefaults, learner: learnerDefaults, models: modelDefaults };
 
 /** Returns the value of a library constant by its declared name (`learner.FINE_TUNE_DEFAULTS.baseLr`). */
 export function constantValue(name: string): unknown {
   const [module, ...keys] = name.split('.');
-  let v: unknown = constants[module];
+  let v: unknown = libraryConstants[module];
   for (const k of keys) v = (v as Record<string, unknown> | undefined)?.[k];
   return v;
 }
@@ -71,22 +73,22 @@ const F = {
     name: 'weights', kind: 'string', arg: 'W', help: "a zoo architecture's weights: imagenet (the default) or a .pth/.safetensors file",
     words: ['imagenet'], existingFile: true,
   },
-  epochs: { name: 'epochs', kind: 'int', arg: 'N', help: 'unfrozen epochs', default: from('learner.DEFAULT_EPOCHS'), min: 0 },
-  freezeEpochs: { name: 'freeze-epochs', kind: 'int', arg: 'N', help: 'frozen epochs first', default: from('learner.FINE_TUNE_DEFAULTS.freezeEpochs'), min: 0 },
+  epochs: { name: 'epochs', kind: 'int', arg: 'N', help: 'unfrozen epochs', default: from('learner.DEFAULT_EPOCHS'), min: 0, max: learnerDefaults.MAX_EPOCHS },
+  freezeEpochs: { name: 'freeze-epochs', kind: 'int', arg: 'N', help: 'frozen epochs first', default: from('learner.FINE_TUNE_DEFAULTS.freezeEpochs'), min: 0, max: learnerDefaults.MAX_EPOCHS },
   lr: {
     name: 'lr', kind: 'number', arg: 'X', help: "base learning rate, or auto for lr_find's valley", default: from('learner.FINE_TUNE_DEFAULTS.baseLr'),
-    min: 1e-12, words: ['auto'],
+    min: 1e-12, max: 100, words: ['auto'],
   },
-  size: { name: 'size', kind: 'int', arg: 'N', help: 'training image size in pixels', default: from('data.DEFAULT_SIZE'), min: 16 },
-  itemSize: { name: 'item-size', kind: 'int', arg: 'N', help: 'presizing size in pixels', default: from('data.DEFAULT_ITEM_SIZE'), min: 16 },
-  bs: { name: 'bs', kind: 'int', arg: 'N', help: 'batch size', default: from('data.DEFAULT_BS'), min: 1 },
+  size: { name: 'size', kind: 'int', arg: 'N', help: 'training image size in pixels', default: from('data.DEFAULT_SIZE'), min: 16, max: dataDefaults.MAX_IMAGE_SIZE },
+  itemSize: { name: 'item-size', kind: 'int', arg: 'N', help: 'presizing size in pixels', default: from('data.DEFAULT_ITEM_SIZE'), min: 16, max: dataDefaults.MAX_IMAGE_SIZE },
+  bs: { name: 'bs', kind: 'int', arg: 'N', help: 'batch size', default: from('data.DEFAULT_BS'), min: 1, max: dataDefaults.MAX_BS },
   validPct: {
     name: 'valid-pct', kind: 'number', arg: 'X', help: 'share of each class held out for validation; 0 trains on everything', default: from('data.DEFAULT_VALID_PCT'), min: 0, max: 0.9,
   },
-  seed: { name: 'seed', kind: 'int', arg: 'N', help: 'split, shuffling and augmentation seed', default: from('data.DEFAULT_SEED'), min: 0 },
+  seed: { name: 'seed', kind: 'int', arg: 'N', help: 'split, shuffling and augmentation seed', default: from('data.DEFAULT_SEED'), min: 0, max: 0xffffffff },
   earlyStop: {
     name: 'early-stop', kind: 'int', arg: 'N', help: 'stop after N epochs without a better valid loss, keeping the best weights; 0 is off',
-    default: from('learner.DEFAULT_PATIENCE'), min: 0,
+    default: from('learner.DEFAULT_PATIENCE'), min: 0, max: learnerDefaults.MAX_EPOCHS,
   },
   precision: {
     name: 'precision', kind: 'string', arg: 'P', help: 'fp32, or bf16 autocast: fast only on CPUs with bf16 instructions',
@@ -96,16 +98,16 @@ const F = {
     name: 'memory-format', kind: 'string', arg: 'F', help: 'channels_last (faster CPU convolutions) or nchw',
     default: from('learner.DEFAULT_MEMORY_FORMAT'), choices: ['channels_last', 'nchw'],
   },
-  threads: { name: 'threads', kind: 'int', arg: 'N', help: 'libtorch threads; default every core, or VISIONTUNE_THREADS', min: 1 },
-  out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR') },
+  threads: { name: 'threads', kind: 'int', arg: 'N', help: 'libtorch threads; default every core, or VISIONTUNE_THREADS', min: 1, max: learnerDefaults.MAX_THREADS },
+  out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR'), writableDir: true },
   jsonFile: { name: 'json', kind: 'string', arg: 'FILE', help: 'machine-readable results', writableFile: true },
   jsonOut: { name: 'json', kind: 'bool', help: 'JSON on stdout instead of text' },
   splitValidPct: { name: 'valid-pct', kind: 'number', arg: 'X', help: 'validation share; default the one the model file records', min: 0, max: 0.9 },
-  splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0 },
-  topK: { name: 'top-k', kind: 'int', arg: 'K', help: 'classes per image', default: from('learner.DEFAULT_TOP_K'), min: 1, expects: 'must be a positive integer' },
+  splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0, max: 0xffffffff },
+  topK: { name: 'top-k', kind: 'int', arg: 'K', help: 'classes per image', default: from('learner.DEFAULT_TOP_K'), min: 1, max: 1000, expects: 'must be a positive integer' },
   tta: {
     name: 'tta', kind: 'int', arg: 'N', help: "augmented passes averaged with the plain one, as fastai's tta", default: from('learner.DEFAULT_TTA'),
-    min: 0, expects: 'must be a whole number of passes (0 for none)',
+    min: 0, max: learnerDefaults.MAX_TTA, expects: `must be a whole number of passes from 0 (none) to ${learnerDefaults.MAX_TTA}`,
   },
 } satisfies Record<string, Flag>;
 
@@ -232,6 +234,22 @@ export function checkValue(f: Flag, raw: string): number | string {
     if (stat(raw)?.isDirectory()) throw new UsageError(`${flag} ${raw} is a folder; give a file name`);
     const dir = path.dirname(path.resolve(raw));
     if (!stat(dir)?.isDirectory()) throw new UsageError(`${flag} ${raw}: the folder ${dir} does not exist`);
+    if (!writable(dir)) throw new UsageError(`${flag} ${raw}: the folder ${dir} is not writable`);
+  }
+  if (f.writableDir) {
+    let dir = path.resolve(raw);
+    while (!stat(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+    if (!stat(dir)?.isDirectory()) throw new UsageError(`${flag} ${raw}: ${dir} is not a folder`);
+    if (!writable(dir)) throw new UsageError(`${flag} ${raw}: the folder ${dir} is not writable`);
   }
   return raw;
 }
+
+const writable = (dir: string): boolean => {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { SkipReason, Skipped } from './errors.js';
-import { sniff, type Sniff } from './sniff.js';
+import { sniff, magic, type Sniff } from './sniff.js';
 import { BMP_HEAD_BYTES, decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 
 // libuv's pool runs sharp's decodes; its default of 4 threads would cap a many-core machine.
@@ -16,6 +16,8 @@ sharp.cache(false);
 
 /** Images with more pixels than this (from the header) are skipped unless the limit is raised. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
+import { MAX_ASPECT } from './defaults.js';
+
 export { DEFAULT_ITEM_SIZE } from './defaults.js';
 
 /** Presizing interpolation: bilinear (antialiased when shrinking), as fastai's Resize uses. */
@@ -115,7 +117,11 @@ export async function probeImage(input: ImageInput, o: { maxPixels?: number } = 
   const path = inputName(input);
   const refused = await unopenable(input);
   if (refused) return refused;
-  const bmp = readBmpHeader(await head(input, BMP_HEAD_BYTES));
+  const first = await head(input, BMP_HEAD_BYTES);
+  // Only the formats listed are handed to a decoder, by their content: never SVG (librsvg would
+  // fetch the files it names) or anything else libvips happens to read.
+  if (magic(first) === null) return skip(path, 'not an image', 'its content is not JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP');
+  const bmp = readBmpHeader(first);
   if (bmp) return sized(path, bmp.width, bmp.height, maxPixels);
   let meta: Metadata;
   try {
@@ -153,8 +159,15 @@ export async function decodeImage(input: ImageInput, o: DecodeOptions = {}): Pro
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .toColourspace('srgb');
     if (size !== undefined) {
-      const fit = method === 'crop' ? 'outside' : method === 'squish' ? 'fill' : 'inside';
-      img = img.resize({ width: size, height: size, fit, kernel: RESIZE_KERNEL });
+      const [h, w] = [probe.height, probe.width];
+      if (method === 'crop' && Math.max(h, w) > MAX_ASPECT * Math.min(h, w)) {
+        // Past MAX_ASPECT the centre is kept: the item's cost is bounded by the item size, whatever the file's shape.
+        const long = size * MAX_ASPECT;
+        img = img.resize({ width: w >= h ? long : size, height: w >= h ? size : long, fit: 'cover', kernel: RESIZE_KERNEL });
+      } else {
+        const fit = method === 'crop' ? 'outside' : method === 'squish' ? 'fill' : 'inside';
+        img = img.resize({ width: size, height: size, fit, kernel: RESIZE_KERNEL });
+      }
     }
     const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     const image = toChw(data, info.height, info.width, info.channels);

@@ -16,3 +16,16 @@ export const DEFAULT_SIZE = 224;
 export const DEFAULT_ITEM_SIZE = 460;
 /** The default output folder of `train` and `lr-find`: never read as data, marker or not. */
 export const DEFAULT_OUT_DIR = 'visiontune-out';
+
+/**
+ * The largest image size (--size, --item-size) visiontune takes: no zoo model was trained above
+ * 480 px, and 2048 px keeps one presized item at 12 MB and a float32 batch of 32 at 1.6 GB.
+ */
+export const MAX_IMAGE_SIZE = 2048;
+/** The largest batch visiontune takes. */
+export const MAX_BS = 1024;
+/**
+ * The most elongated a presized item gets (longer side ÷ shorter side) with the 'crop' method: a
+ * longer image keeps its centre, so a 1×100,000-pixel file costs what a 1:16 one does.
+ */
+export const MAX_ASPECT = 16;

@@ -146,21 +146,40 @@ class PassedOverList {
 
 const extOf = (name: string): string => path.extname(name).toLowerCase();
 
-// Image files under dir (recursively, following links once), as paths; records what it passes over.
-async function walk(dir: string, out: string[], seen: Set<string>, passed: PassedOverList): Promise<void> {
-  const real = await fs.realpath(dir);
-  if (seen.has(real)) return;
-  seen.add(real);
-  const entries = await fs.readdir(dir, { withFileTypes: true });
+// Whether `p` (a real path) lies in the folder `root` (a real path).
+const inside = (p: string, root: string): boolean => p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+
+// Image files under dir (recursively, following links once and only when they stay inside `root`,
+// the data folder's real path), as paths; records what it passes over, unreadable folders included.
+async function walk(dir: string, out: string[], seen: Set<string>, passed: PassedOverList, root: string): Promise<void> {
+  let entries;
+  try {
+    const real = await fs.realpath(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    passed.add('unreadable', dir, `folders that cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    return;
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const p = path.join(dir, e.name);
     const ext = extOf(e.name);
     if (isHidden(e.name)) {
       passed.add('hidden', p, 'hidden files');
-    } else if (e.isDirectory() || (e.isSymbolicLink() && await isDir(p))) {
+      continue;
+    }
+    if (e.isSymbolicLink()) {
+      const target = await fs.realpath(p).catch(() => null);
+      if (target !== null && !inside(target, root)) {
+        passed.add('outside the data folder', p, 'links leading out of the data folder');
+        continue;
+      }
+    }
+    if (e.isDirectory() || (e.isSymbolicLink() && await isDir(p))) {
       if (await isOutputDir(p)) passed.add('visiontune output', p, 'folders visiontune wrote');
-      else await walk(p, out, seen, passed);
+      else await walk(p, out, seen, passed, root);
     } else if (IMAGE_EXTENSIONS.has(ext)) {
       out.push(p);
     } else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
@@ -172,9 +191,9 @@ async function walk(dir: string, out: string[], seen: Set<string>, passed: Passe
 }
 
 // Labelled items under one split folder (or the root of an unsplit set).
-async function classFolders(base: string, rule: LabelRule, passed: PassedOverList, origin: Record<string, string>): Promise<Item[]> {
+async function classFolders(base: string, rule: LabelRule, passed: PassedOverList, origin: Record<string, string>, root: string): Promise<Item[]> {
   const files: string[] = [];
-  await walk(base, files, new Set(), passed);
+  await walk(base, files, new Set(), passed, root);
   const items: Item[] = [];
   for (const file of files) {
     const rel = path.relative(base, file).split(path.sep);
@@ -253,22 +272,23 @@ export async function folderDataset(root: string, o: FolderOptions = {}): Promis
   const origin: Record<string, string> = {};
   const validPct = o.validPct ?? DEFAULT_VALID_PCT;
   const seed = o.seed ?? DEFAULT_SEED;
+  const real = await fs.realpath(abs);
   const splits = await splitFolders(abs);
   let parts: Pick<Dataset, 'train' | 'valid' | 'test' | 'layout'>;
   if (splits) {
-    const train = await classFolders(splits.train, rule, passed, origin);
-    const test = splits.test ? await classFolders(splits.test, rule, passed, {}) : [];
+    const train = await classFolders(splits.train, rule, passed, origin, real);
+    const test = splits.test ? await classFolders(splits.test, rule, passed, {}, real) : [];
     // A test folder without class folders (Kaggle's unlabelled test images) is no test split.
     const named = [splits.train, splits.valid, test.length > 0 ? splits.test : null].filter((d) => d !== null).map((d) => path.basename(d!));
     const layout = named.join('/');
     if (splits.valid) {
-      parts = { train, valid: await classFolders(splits.valid, rule, passed, {}), test, layout };
+      parts = { train, valid: await classFolders(splits.valid, rule, passed, {}, real), test, layout };
     } else {
       const how = validPct > 0 ? `valid split from ${named[0]}` : 'no validation: valid-pct 0';
       parts = { ...splitByValidPct(train, validPct, seed), test, layout: `${layout} (${how})` };
     }
   } else {
-    parts = { ...splitByValidPct(await classFolders(abs, rule, passed, origin), validPct, seed), test: [], layout: 'class folders' };
+    parts = { ...splitByValidPct(await classFolders(abs, rule, passed, origin, real), validPct, seed), test: [], layout: 'class folders' };
   }
   const ds: Dataset = {
     root: abs, vocab: vocabOf(Object.keys(origin), parts.train, parts.valid, parts.test), ...parts, origin,
@@ -296,7 +316,7 @@ export async function expandImageArgs(args: readonly string[]): Promise<{ files:
   for (const arg of args) {
     if (await isDir(arg)) {
       const found: string[] = [];
-      await walk(arg, found, new Set(), passed);
+      await walk(arg, found, new Set(), passed, await fs.realpath(arg));
       found.forEach(add);
       if (found.length === 0) skipped.push({ path: arg, reason: 'missing', detail: 'the folder holds no image' });
     } else if (isDynamicPattern(arg) && !await exists(arg)) {

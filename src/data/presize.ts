@@ -2,7 +2,7 @@
 // when the set fits, so each epoch only crops and augments tensors; otherwise items are decoded
 // again when their batch comes (the loader does that ahead of time).
 import os from 'node:os';
-import { DEFAULT_ITEM_SIZE } from './defaults.js';
+import { DEFAULT_ITEM_SIZE, MAX_ASPECT } from './defaults.js';
 import { decodeImage, probeImage, DEFAULT_MAX_PIXELS, type RawImage, type ResizeMethod } from './decode.js';
 import type { Item } from './sources.js';
 import type { Skipped } from './errors.js';
@@ -59,7 +59,8 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 /** The presized height and width of an upright h×w image. */
 export function presizedShape(h: number, w: number, size: number, method: ResizeMethod): [number, number] {
   if (method !== 'crop') return [size, size];
-  return h <= w ? [size, Math.max(size, Math.round((w * size) / h))] : [Math.max(size, Math.round((h * size) / w)), size];
+  const long = (a: number, b: number): number => Math.min(size * MAX_ASPECT, Math.max(size, Math.round((a * size) / b)));
+  return h <= w ? [size, long(w, h)] : [long(h, w), size];
 }
 
 /**

@@ -13,7 +13,9 @@ export interface Sniff {
 
 const ascii = (b: Buffer, start: number, end: number): string => b.toString('latin1', start, end);
 
-function magic(head: Buffer): Container | null {
+/** Returns the container the first 12 bytes name, or null for none visiontune reads (SVG, PDF, text…). */
+export function magic(head: Buffer): Container | null {
+  if (head.length < 12) head = Buffer.concat([head, Buffer.alloc(12 - head.length)]);
   if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
   if (head.readUInt32BE(0) === 0x89504e47) return 'png';
   if (ascii(head, 0, 4) === 'GIF8') return 'gif';

@@ -43,7 +43,8 @@ export interface Dataset {
 }
 
 /** Why a file or folder was passed over without being read. */
-export type PassReason = 'hidden' | 'not an image' | 'unsupported format' | 'outside any class folder' | 'visiontune output';
+export type PassReason = 'hidden' | 'not an image' | 'unsupported format' | 'outside any class folder' | 'visiontune output'
+  | 'outside the data folder' | 'unreadable';
 
 /** Files or folders passed over for one reason (and one extension, for formats). */
 export interface PassedOver {

@@ -32,8 +32,10 @@ export function passedOverLines(groups: readonly PassedOver[]): string[] {
       hidden: 'hidden',
       'outside any class folder': 'outside any class folder, so without a label',
       'visiontune output': 'visiontune output, never read as data',
+      'outside the data folder': 'not followed: a data folder is read only inside itself',
+      unreadable: 'skipped',
     };
-    const example = one || g.reason === 'visiontune output' || g.reason === 'outside any class folder'
+    const example = one || ['visiontune output', 'outside any class folder', 'outside the data folder', 'unreadable'].includes(g.reason)
       ? ` (${g.paths.slice(0, 3).join(', ')}${g.count > 3 ? ', …' : ''})` : '';
     return `${g.count} ${what}: ${why[g.reason]}${example}`;
   });

@@ -1,4 +1,5 @@
-// The one error type of the weight-file readers and writers.
+// The one error type of the weight-file readers and writers, and the one way they read a file.
+import { readFileSync, statSync } from 'node:fs';
 
 /** Why a weight file was refused; one value per kind of problem, for callers that branch on it. */
 export type CheckpointErrorReason =
@@ -24,6 +25,27 @@ export class CheckpointError extends Error {
   constructor(readonly path: string, readonly reason: CheckpointErrorReason, readonly detail: string) {
     super(`${path}: ${detail}`);
     this.name = 'CheckpointError';
+  }
+}
+
+/**
+ * Returns a file's bytes, or the bytes given; throws CheckpointError('io') for a path that is
+ * not a regular file (a FIFO or a device would block or never end) or cannot be read. `what`
+ * names the file in the message ('the weights file').
+ */
+export function readSource(source: string | Uint8Array, what: string): Uint8Array {
+  if (typeof source !== 'string') return source;
+  let st;
+  try {
+    st = statSync(source);
+  } catch (e) {
+    throw new CheckpointError(source, 'io', `cannot read ${what}: ${(e as Error).message}`);
+  }
+  if (!st.isFile()) throw new CheckpointError(source, 'io', `cannot read ${what}: not a regular file`);
+  try {
+    return readFileSync(source);
+  } catch (e) {
+    throw new CheckpointError(source, 'io', `cannot read ${what}: ${(e as Error).message}`);
   }
 }
 

@@ -1,7 +1,6 @@
 // Weight files: PyTorch checkpoints (read as data, never executed) and safetensors.
-import { readFileSync } from 'node:fs';
 import type { StateDict } from '../nn/module.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, readSource } from './errors.js';
 import { parseTorchCheckpoint, sniffTorchFormat } from './torch-checkpoint.js';
 import { parseSafetensors } from './safetensors.js';
 
@@ -23,12 +22,7 @@ export interface WeightsFile {
  * its header opens a JSON object. Synchronous; every error is a CheckpointError naming `path`.
  */
 export function loadWeightsFile(path: string): WeightsFile {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(path, 'io', `cannot read the weights file: ${(e as Error).message}`);
-  }
+  const bytes = readSource(path, 'the weights file');
   if (bytes.length === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
   if (sniffTorchFormat(bytes) !== 'unknown') return { format: 'torch', tensors: parseTorchCheckpoint(bytes, path), metadata: {} };
   // safetensors: an 8-byte length, then JSON text starting with '{'.

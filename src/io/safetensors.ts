@@ -1,12 +1,12 @@
 // safetensors: 8-byte little-endian header length, a JSON header, then the tensors' bytes, laid
 // end to end. Reading validates as strictly as the reference implementation; writing is atomic.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import nodePath from 'node:path';
 import type { Tensor } from '../torch/index.js';
 import { itemSize, type DType } from '../torch/dtype.js';
 import type { StateDict } from '../nn/module.js';
-import { CheckpointError, sourceName, type CheckpointErrorReason } from './errors.js';
+import { CheckpointError, readSource, sourceName, type CheckpointErrorReason } from './errors.js';
 import { tensorFromBytes, tensorToBytes } from './tensor-bytes.js';
 
 /** A safetensors file's contents. */
@@ -34,13 +34,7 @@ interface Entry { name: string; dtype: DType; shape: number[]; begin: number; en
 /** Returns the tensors and metadata of a safetensors file (path or bytes), synchronously. Throws CheckpointError. */
 export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
   const path = sourceName(source);
-  let bytes: Uint8Array;
-  try {
-    bytes = typeof source === 'string' ? readFileSync(source) : source;
-  } catch (e) {
-    throw new CheckpointError(path, 'io', `cannot read the safetensors file: ${(e as Error).message}`);
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(readSource(source, 'the safetensors file'), path);
 }
 
 /** Returns the contents of a safetensors file's bytes; errors name `path`. */

@@ -1,10 +1,9 @@
 // Reads torch.save files (the zip format, PyTorch ≥ 1.6) as data: a strict pickle reader that
 // accepts only what a tensor state dict needs, storages checked against the zip's records.
-import { readFileSync } from 'node:fs';
 import type { Tensor } from '../torch/index.js';
 import { itemSize, type DType } from '../torch/dtype.js';
 import type { StateDict } from '../nn/module.js';
-import { CheckpointError, sourceName, type CheckpointErrorReason } from './errors.js';
+import { CheckpointError, readSource, sourceName, type CheckpointErrorReason } from './errors.js';
 import { readZipDirectory, readZipEntry, ZipError, type ZipEntry } from './zip.js';
 import { unpickle, typeName, PickleError, PyDict, PyGlobal, PyOpaque, PyTuple, type Value } from './pickle.js';
 import { gather, swapBytes, tensorFromBytes } from './tensor-bytes.js';
@@ -61,13 +60,7 @@ class TensorRecord extends PyOpaque {
  */
 export function loadTorchCheckpoint(source: string | Uint8Array): StateDict {
   const path = sourceName(source);
-  let bytes: Uint8Array;
-  try {
-    bytes = typeof source === 'string' ? readFileSync(source) : source;
-  } catch (e) {
-    throw new CheckpointError(path, 'io', `cannot read the checkpoint: ${(e as Error).message}`);
-  }
-  return parseTorchCheckpoint(bytes, path);
+  return parseTorchCheckpoint(readSource(source, 'the checkpoint'), path);
 }
 
 /** Returns the state dict in a torch.save file's bytes; errors name `path`. */
@@ -90,6 +83,12 @@ export function parseTorchCheckpoint(bytes: Uint8Array, path: string): StateDict
     throw e;
   }
 }
+
+/**
+ * The most bytes of tensors a checkpoint may give, as a multiple of its own size (plus 1 MiB):
+ * tied weights and expanded views repeat storage, a 759-byte file must not become gigabytes.
+ */
+export const VIEW_BUDGET = 4;
 
 function readArchive(buf: Uint8Array, fail: Fail): StateDict {
   const entries = readZipDirectory(buf);
@@ -145,7 +144,7 @@ function readArchive(buf: Uint8Array, fail: Fail): StateDict {
   };
 
   const value = unpickle(read(pkl), { allowedGlobals: ALLOWED_GLOBALS, persistentLoad, reduce: (fn, args) => reduce(fn, args, fail) });
-  return materialize(pickStateDict(value, fail), fail);
+  return materialize(pickStateDict(value, fail), buf.length, fail);
 }
 
 // What REDUCE means for each allowed callable; no Python is involved.
@@ -202,7 +201,15 @@ function pickStateDict(top: Value, fail: Fail): Map<string, TensorRecord> {
 }
 
 // Builds the tensors, one storage tensor per key, released once every view of it is copied out.
-function materialize(records: Map<string, TensorRecord>, fail: Fail): StateDict {
+function materialize(records: Map<string, TensorRecord>, fileBytes: number, fail: Fail): StateDict {
+  // Every view lies inside its storage, but a view may repeat elements (stride 0: torch.save keeps
+  // expand()ed tensors so) and several views may share a storage (tied weights): what they copy
+  // out is held to VIEW_BUDGET × the file's size before anything is allocated.
+  let total = 0;
+  for (const r of records.values()) total += r.shape.reduce((p, n) => p * n, 1) * itemSize(r.storage.dtype);
+  if (total > VIEW_BUDGET * fileBytes + (1 << 20)) {
+    fail('out-of-bounds', `the tensors would take ${total} bytes from a ${fileBytes}-byte file (more than ${VIEW_BUDGET}× it): views that repeat a storage`);
+  }
   const storageTensors = new Map<StorageRef, Tensor>();
   const out: StateDict = new Map();
   try {

@@ -29,6 +29,11 @@ const SIG_LOCATOR64 = 0x07064b50;
 const END_SIZE = 22;
 const MAX_COMMENT = 0xffff;
 const MAX_ENTRIES = 1_000_000;
+/**
+ * How much a deflated entry may inflate, as a multiple of the whole file (plus 1 MiB). torch.save
+ * stores its entries; a re-zipped archive compresses weights little, a zip bomb by thousands.
+ */
+export const MAX_INFLATE_RATIO = 16;
 
 /** Returns the archive's entries by name, read from the central directory. */
 export function readZipDirectory(buf: Uint8Array): Map<string, ZipEntry> {
@@ -97,6 +102,11 @@ export function readZipEntry(buf: Uint8Array, entry: ZipEntry): Uint8Array {
     return raw;
   }
   if (entry.method === 8) {
+    const limit = MAX_INFLATE_RATIO * buf.length + (1 << 20);
+    if (entry.size > limit) {
+      throw new ZipError('compressed', `entry '${entry.name}' declares ${entry.size} bytes inflated from a ${buf.length}-byte file `
+        + `(over ${MAX_INFLATE_RATIO}× it): refused before inflating`);
+    }
     let out: Buffer;
     try {
       out = inflateRawSync(raw, { maxOutputLength: Math.max(entry.size, 1) });

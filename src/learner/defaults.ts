@@ -19,3 +19,9 @@ export const DEFAULT_MEMORY_FORMAT = 'channels_last';
 export const DEFAULT_TOP_K = 5;
 /** Test-time augmentation passes of `predict` by default: none. */
 export const DEFAULT_TTA = 0;
+/** The most test-time augmentation passes predict takes (fastai's tta uses 4). */
+export const MAX_TTA = 64;
+/** The most epochs train takes in one call. */
+export const MAX_EPOCHS = 10_000;
+/** The most libtorch threads visiontune asks for. */
+export const MAX_THREADS = 1024;
