@@ -8,11 +8,19 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * Returns `s` with its control characters escaped (\x1b → \\x1b), new lines and tabs kept: class
+ * names and file names come from other people's files and folders, and must not drive the terminal.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Returns the exit code for an error after printing it as one line on stderr. */
 export function report(e: unknown, stderr: { write(s: string): unknown } = process.stderr): number {
   const err = e instanceof Error ? e : new Error(String(e));
   const line = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
-  stderr.write(`visiontune: ${line}\n`);
+  stderr.write(`visiontune: ${printable(line)}\n`);
   if (process.env.VISIONTUNE_DEBUG) stderr.write(`${err.stack}\n`);
   return err instanceof UsageError ? 2 : 1;
 }

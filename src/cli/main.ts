@@ -2,7 +2,7 @@
 // The `visiontune` command: parses the command line against the declarations in spec.ts, runs a
 // command, turns errors into one line. A command's code (and libtorch with it) loads only after
 // its arguments passed every check.
-import { UsageError, report } from './errors.js';
+import { report, printable } from './errors.js';
 import { command, helpText, parseCommand, type Parsed } from './spec.js';
 import { VERSION } from '../version.js';
 
@@ -66,7 +66,7 @@ async function withDownloadProgress<T>(fn: (onProgress: (bytes: number, total: n
 }
 
 /** Runs the command line `argv` (without node and the script); returns the exit code. */
-export async function main(argv: string[], out: Out = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
+export async function main(argv: string[], out: Out = (s) => process.stdout.write(`${printable(s)}\n`)): Promise<number> {
   try {
     const [name, ...rest] = argv;
     if (name === undefined || name === '-h' || name === '--help' || name === 'help') {

@@ -228,7 +228,8 @@ export function checkValue(f: Flag, raw: string): number | string {
   if (f.choices && !f.choices.includes(raw)) throw new UsageError(`${flag} expects ${f.choices.join(' or ')}, got '${raw}'`);
   const stat = (p: string) => { try { return statSync(p); } catch { return null; } };
   if (f.existingFile && !stat(raw)?.isFile()) {
-    throw new UsageError(`${flag} ${raw}: no such file${f.words ? ` (or give ${f.words.join(' or ')})` : ''}`);
+    const what = stat(raw) ? 'not a regular file' : 'no such file';
+    throw new UsageError(`${flag} ${raw}: ${what}${f.words ? ` (or give ${f.words.join(' or ')})` : ''}`);
   }
   if (f.writableFile) {
     if (stat(raw)?.isDirectory()) throw new UsageError(`${flag} ${raw} is a folder; give a file name`);

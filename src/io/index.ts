@@ -4,9 +4,9 @@ import { CheckpointError, readSource } from './errors.js';
 import { parseTorchCheckpoint, sniffTorchFormat } from './torch-checkpoint.js';
 import { parseSafetensors } from './safetensors.js';
 
-export { CheckpointError, type CheckpointErrorReason } from './errors.js';
+export { CheckpointError, readSource, type CheckpointErrorReason } from './errors.js';
 export { loadTorchCheckpoint, sniffTorchFormat, ALLOWED_GLOBALS, type TorchFormat } from './torch-checkpoint.js';
-export { readSafetensors, writeSafetensors, MAX_HEADER_BYTES, type SafetensorsFile } from './safetensors.js';
+export { readSafetensors, parseSafetensors, parseSafetensorsHeader, writeSafetensors, MAX_HEADER_BYTES, type SafetensorsFile, type SafetensorsHeader } from './safetensors.js';
 
 /** A weight file's tensors, with the format it was read as. */
 export interface WeightsFile {

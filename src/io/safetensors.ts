@@ -37,8 +37,36 @@ export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
   return parseSafetensors(readSource(source, 'the safetensors file'), path);
 }
 
+/** A safetensors file's header: each tensor's name, dtype and shape, and the metadata. */
+export interface SafetensorsHeader {
+  tensors: { name: string; dtype: DType; shape: number[] }[];
+  metadata: Record<string, string>;
+}
+
+/** Returns the header of a safetensors file's bytes, every field and offset checked, without building a tensor. Throws CheckpointError. */
+export function parseSafetensorsHeader(bytes: Uint8Array, path: string): SafetensorsHeader {
+  const { entries, metadata } = headerOf(bytes, path);
+  return { tensors: entries.map(({ name, dtype, shape }) => ({ name, dtype, shape })), metadata };
+}
+
 /** Returns the contents of a safetensors file's bytes; errors name `path`. */
 export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFile {
+  const { entries, metadata, data } = headerOf(bytes, path);
+  const tensors: StateDict = new Map();
+  try {
+    for (const e of entries) {
+      const flat = tensorFromBytes(data.subarray(e.begin, e.end), e.dtype);
+      try { tensors.set(e.name, flat.reshape(...e.shape)); } finally { flat.dispose(); }
+    }
+  } catch (err) {
+    for (const x of tensors.values()) x.dispose();
+    throw new CheckpointError(path, 'corrupt', `cannot build the tensors: ${(err as Error).message}`);
+  }
+  return { tensors, metadata };
+}
+
+// The header's entries and metadata and the data section, the layout checked against the file.
+function headerOf(bytes: Uint8Array, path: string): { entries: Entry[]; metadata: Record<string, string>; data: Uint8Array } {
   const fail: Fail = (reason, detail) => { throw new CheckpointError(path, reason, detail); };
   if (bytes.length === 0) fail('empty', 'the file is empty');
   if (bytes.length < 8) fail('invalid-header', `${bytes.length} bytes is too small for a safetensors file (the header length alone takes 8)`);
@@ -53,17 +81,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   const { entries, metadata } = parseHeader(bytes.subarray(8, 8 + n), fail);
   const data = bytes.subarray(8 + n);
   checkLayout(entries, data.length, fail);
-  const tensors: StateDict = new Map();
-  try {
-    for (const e of entries) {
-      const flat = tensorFromBytes(data.subarray(e.begin, e.end), e.dtype);
-      try { tensors.set(e.name, flat.reshape(...e.shape)); } finally { flat.dispose(); }
-    }
-  } catch (err) {
-    for (const x of tensors.values()) x.dispose();
-    return fail('corrupt', `cannot build the tensors: ${(err as Error).message}`);
-  }
-  return { tensors, metadata };
+  return { entries, metadata, data };
 }
 
 // The header's entries in the order written, each field checked.

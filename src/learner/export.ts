@@ -1,7 +1,8 @@
 // Export and reload: one safetensors file holds the trained weights, and its __metadata__ holds
 // everything needed to rebuild and use the model (DESIGN: no pickles, no code in model files).
 import { F, noGrad, tidy, type Tensor } from '../torch/index.js';
-import { readSafetensors, writeSafetensors } from '../io/index.js';
+import { readSource, parseSafetensors, parseSafetensorsHeader, writeSafetensors } from '../io/index.js';
+import { ModelFileError, parseModelMeta } from './model-meta.js';
 import { zooEntry } from '../models/registry.js';
 import { VisionClassifier, type HeadOptions } from './model.js';
 import { predictImage, type ImagePrediction, type PredictOptions } from './predict.js';
@@ -32,13 +33,7 @@ export interface ModelMeta {
   split?: { validPct: number; seed: number };
 }
 
-/** A model file that cannot be used: not one of ours, or inconsistent. */
-export class ModelFileError extends Error {
-  constructor(readonly path: string, detail: string) {
-    super(`${path}: ${detail}`);
-    this.name = 'ModelFileError';
-  }
-}
+export { ModelFileError } from './model-meta.js';
 
 /** Writes the model's weights and `meta` to one .safetensors file (atomically). */
 export function exportModel(path: string, model: VisionClassifier, meta: Omit<ModelMeta, 'formatVersion' | 'visiontuneVersion'>): void {
@@ -73,23 +68,26 @@ export class ExportedModel {
   }
 }
 
-/** Rebuilds the model an exported file describes and loads its weights (fastai's load_learner). */
+/**
+ * Rebuilds the model an exported file describes and loads its weights (fastai's load_learner).
+ * The metadata is validated against its schema and the header's shapes before anything is
+ * built; weights that are not finite are refused. Throws ModelFileError or CheckpointError.
+ */
 export function loadModel(path: string): ExportedModel {
-  const { tensors, metadata } = readSafetensors(path);
-  if (!metadata.visiontune) throw new ModelFileError(path, 'not a visiontune model: its safetensors metadata has no "visiontune" entry');
-  let meta: ModelMeta;
-  try {
-    meta = JSON.parse(metadata.visiontune) as ModelMeta;
-  } catch (e) {
-    throw new ModelFileError(path, `its visiontune metadata is not valid JSON: ${(e as Error).message}`);
-  }
-  if (meta.formatVersion !== 1) {
-    throw new ModelFileError(path, `model format ${meta.formatVersion} is newer than this visiontune (${VERSION}) reads; upgrade visiontune`);
-  }
+  const bytes = readSource(path, 'the model file');
+  const meta = parseModelMeta(path, parseSafetensorsHeader(bytes, path)) as ModelMeta;
+  const { tensors } = parseSafetensors(bytes, path);
   const model = new VisionClassifier(zooEntry(meta.architecture).build(), meta.classes.length, meta.head);
   try {
+    for (const [name, t] of tensors) {
+      if (t.dtype === 'float32' && noGrad(() => tidy(() => !Number.isFinite(t.abs().max().item())))) {
+        throw new ModelFileError(path, `tensor '${name}' holds NaN or infinite values: the model it comes from had diverged`);
+      }
+    }
     model.loadStateDict(tensors);
   } catch (e) {
+    model.dispose();
+    if (e instanceof ModelFileError) throw e;
     throw new ModelFileError(path, `its weights do not fit a ${meta.architecture} with ${meta.classes.length} classes: ${(e as Error).message}`);
   } finally {
     for (const t of tensors.values()) t.dispose();

@@ -114,6 +114,14 @@ function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: PredictOpti
   }));
   const values = Array.from(probs.toArray());
   probs.dispose();
+  return finiteProbs(values);
+}
+
+/** Returns the probabilities, or throws when the model gave NaN or infinity: a broken model must not print NaN%. */
+function finiteProbs<T extends ArrayLike<number>>(values: T): T {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) throw new Error('the model gives non-finite probabilities (NaN or infinity): its weights are broken');
+  }
   return values;
 }
 
@@ -143,7 +151,7 @@ export async function predictFiles(model: Module, classes: readonly string[], fi
       predictions.push({ file: good[0].file, predictions: top(cropProbs(model, good[0].square, t, o)) });
     } else {
       const probs = noGrad(() => tidy(() => model.forward(toModelInput(cat(good.map((g) => g.square)), t)).softmax(1)));
-      const all = probs.toArray();
+      const all = finiteProbs(probs.toArray());
       probs.dispose();
       good.forEach(({ file }, j) => predictions.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
     }

@@ -22,3 +22,39 @@ export function assertOneLineError(r: { code: number; stderr: string }, code: nu
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 }
 
+
+/** What a capped run of the CLI gave: its exit code and output, its peak resident memory and its time. */
+export interface CappedRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  rssMb: number;
+  ms: number;
+}
+
+/**
+ * Runs the CLI under an address-space cap (`ulimit -v`, default 4 GiB: libtorch with its thread
+ * pools alone maps 1.9 GB of address space here, little of it resident) and a time limit (default
+ * 10 s); returns its exit code, output, peak RSS (the process's own maxRSS, printed at exit) and
+ * wall time. A run killed by the time limit comes back with code −1.
+ */
+export function visiontuneCapped(args: string[], o: { memoryMb?: number; timeoutMs?: number; env?: Record<string, string> } = {}): CappedRun {
+  const script = `const { main } = await import(${JSON.stringify(new URL(`file://${BIN}`).href)});
+process.on('exit', () => process.stderr.write('\\n@@RSS ' + process.resourceUsage().maxRSS + '\\n'));
+process.exitCode = await main(process.argv.slice(1));`;
+  const started = Date.now();
+  const r = spawnSync('bash', ['-c', `ulimit -v ${(o.memoryMb ?? 4096) * 1024}; exec "$0" "$@"`, process.execPath, '--input-type=module', '-e', script, ...args], {
+    encoding: 'utf8', timeout: o.timeoutMs ?? 10_000, env: { ...process.env, VISIONTUNE_OFFLINE: '1', ...o.env },
+  });
+  const ms = Date.now() - started;
+  const m = /\n@@RSS (\d+)\n$/.exec(r.stderr ?? '');
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '').replace(/\n@@RSS \d+\n$/, ''), rssMb: m ? Number(m[1]) / 1024 : NaN, ms };
+}
+
+/** Asserts a capped run failed as a bad file should: one line naming `file` (and what), exit 1, under 600 MB and 10 s. */
+export function assertRefused(r: CappedRun, file: string, message: RegExp): void {
+  assertOneLineError(r, 1, message);
+  assert.ok(r.stderr.includes(file), `the error names ${file}: ${r.stderr}`);
+  assert.ok(r.rssMb < 600, `peak RSS ${r.rssMb.toFixed(0)} MB`);
+  assert.ok(r.ms < 10_000, `${r.ms} ms`);
+}
