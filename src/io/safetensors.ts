@@ -123,7 +123,7 @@ function parseHeader(raw: Uint8Array, fail: Fail): { entries: Entry[]; metadata:
       if (typeof dtype === 'string' && UNSUPPORTED.has(dtype)) {
         fail('unsupported', `${at} has dtype ${dtype}, which visiontune cannot hold (supported: ${Object.keys(DTYPES).join(', ')})`);
       }
-      fail('invalid-header', `${at} has unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPES).join(', ')})`);
+      fail('invalid-header', `${at} has ${dtype === undefined ? 'no dtype' : `unknown dtype ${JSON.stringify(dtype)}`} (expected one of ${Object.keys(DTYPES).join(', ')})`);
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) fail('invalid-header', `${at} has a shape that is not a list of non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
