@@ -77,7 +77,7 @@ const F = {
   freezeEpochs: { name: 'freeze-epochs', kind: 'int', arg: 'N', help: 'frozen epochs first', default: from('learner.FINE_TUNE_DEFAULTS.freezeEpochs'), min: 0, max: learnerDefaults.MAX_EPOCHS },
   lr: {
     name: 'lr', kind: 'number', arg: 'X', help: "base learning rate, or auto for lr_find's valley", default: from('learner.FINE_TUNE_DEFAULTS.baseLr'),
-    min: 1e-12, max: 100, words: ['auto'],
+    min: 1e-12, words: ['auto'],
   },
   size: { name: 'size', kind: 'int', arg: 'N', help: 'training image size in pixels', default: from('data.DEFAULT_SIZE'), min: 16, max: dataDefaults.MAX_IMAGE_SIZE },
   itemSize: { name: 'item-size', kind: 'int', arg: 'N', help: 'presizing size in pixels', default: from('data.DEFAULT_ITEM_SIZE'), min: 16, max: dataDefaults.MAX_IMAGE_SIZE },

@@ -14,6 +14,7 @@ import { zooEntry } from '../../src/models/registry.js';
 import { VisionClassifier } from '../../src/learner/model.js';
 import { exportModel } from '../../src/learner/export.js';
 import { folderDataset } from '../../src/data/folders.js';
+import { presize } from '../../src/data/presize.js';
 import { tempDir, makeZip, op } from './fixtures.js';
 import { visiontuneCapped, assertRefused, assertOneLineError } from '../helpers/cli.js';
 
@@ -182,6 +183,11 @@ test('issue 15 case 5: a 1×100,000 PNG costs what a bounded item does, in train
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.rssMb < 600 && r.ms < 10_000, `${r.rssMb.toFixed(0)} MB, ${r.ms} ms`);
   assert.equal(JSON.parse(r.stdout).predictions.length, 1);
+  // Training presizes it the same bounded way, for every method.
+  for (const method of ['crop', 'squish', 'pad'] as const) {
+    const set = await presize([{ path: line, label: 'a' }], ['a'], { itemSize: 64, method });
+    assert.deepEqual([set.items[0].height, set.items[0].width], method === 'crop' ? [1024, 64] : [64, 64], method);
+  }
 });
 
 test('issue 15 case 6: a FIFO is refused, links out of the data folder are not followed', async () => {
