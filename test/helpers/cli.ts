@@ -38,12 +38,14 @@ export interface CappedRun {
  * 10 s); returns its exit code, output, peak RSS (the process's own maxRSS, printed at exit) and
  * wall time. A run killed by the time limit comes back with code −1.
  */
-export function visiontuneCapped(args: string[], o: { memoryMb?: number; timeoutMs?: number; env?: Record<string, string> } = {}): CappedRun {
+export function visiontuneCapped(args: string[], o: { memoryMb?: number; timeoutMs?: number; env?: Record<string, string>; unprivileged?: boolean } = {}): CappedRun {
   const script = `const { main } = await import(${JSON.stringify(new URL(`file://${BIN}`).href)});
 process.on('exit', () => process.stderr.write('\\n@@RSS ' + process.resourceUsage().maxRSS + '\\n'));
 process.exitCode = await main(process.argv.slice(1));`;
   const started = Date.now();
-  const r = spawnSync('bash', ['-c', `ulimit -v ${(o.memoryMb ?? 4096) * 1024}; exec "$0" "$@"`, process.execPath, '--input-type=module', '-e', script, ...args], {
+  // Permissions do not bind root: an unprivileged run drops to nobody (setpriv, util-linux) when the tests run as root.
+  const drop = o.unprivileged && process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  const r = spawnSync('bash', ['-c', `ulimit -v ${(o.memoryMb ?? 4096) * 1024}; exec "$0" "$@"`, ...drop, process.execPath, '--input-type=module', '-e', script, ...args], {
     encoding: 'utf8', timeout: o.timeoutMs ?? 10_000, env: { ...process.env, VISIONTUNE_OFFLINE: '1', ...o.env },
   });
   const ms = Date.now() - started;

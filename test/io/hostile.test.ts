@@ -4,7 +4,7 @@
 // 1.9 GB) and a 10 s limit: one line naming the file (and field), exit 1, peak RSS under 600 MB.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { writeFileSync, readFileSync, mkdirSync, symlinkSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { createDeflateRaw } from 'node:zlib';
@@ -205,6 +205,29 @@ test('issue 15 case 6: a FIFO is refused, links out of the data folder are not f
   const ds = await folderDataset(data, { validPct: 0 });
   assert.deepEqual(ds.train.map((it) => path.relative(data, it.path)).sort(), ['a/x.jpg', 'b/x.jpg']);
   assert.deepEqual(ds.passedOver!.find((g) => g.reason === 'outside the data folder')?.paths.map((p) => path.relative(data, p)).sort(), ['a/root', 'b/passwd.jpg']);
+});
+
+test('issue 15 case 6: an unreadable folder among the images is skipped with its reason, the others are used', () => {
+  const shared = path.join(dir, 'shared');
+  mkdirSync(path.join(shared, 'locked'), { recursive: true });
+  writeFileSync(path.join(shared, 'locked', 'secret.jpg'), readFileSync(image));
+  writeFileSync(path.join(shared, 'ok.jpg'), readFileSync(image));
+  chmodSync(path.join(shared, 'locked'), 0o000);
+  for (const p of [dir, shared]) chmodSync(p, 0o755);
+  chmodSync(model, 0o644);
+  try {
+    const r = visiontuneCapped(['predict', model, shared], { unprivileged: true });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ok\.jpg\n/);
+    assert.match(r.stdout, /^passed over: 1 folder that cannot be read \(EACCES\): skipped \(.*locked\)$/m);
+    // A --json into a folder it cannot write: refused before any work.
+    const readOnly = path.join(dir, 'read-only');
+    mkdirSync(readOnly, { mode: 0o555 });
+    assertOneLineError(visiontuneCapped(['interpret', model, shared, '--json', path.join(readOnly, 'r.json')], { unprivileged: true }), 2,
+      /--json .*: the folder .*read-only is not writable/);
+  } finally {
+    chmodSync(path.join(shared, 'locked'), 0o755);
+  }
 });
 
 test('issue 15 case 7: out-of-range values and unwritable outputs fail before any data is read', () => {
