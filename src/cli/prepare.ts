@@ -2,13 +2,14 @@
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
+import { balancedClassWeights } from '../data/balance.js';
 import { visionLearner, type VisionLearner } from '../learner/vision.js';
 import { DEFAULT_MEMORY_FORMAT } from '../learner/defaults.js';
 import type { Callback } from '../learner/events.js';
 import type { TrainArgs } from './train.js';
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
-export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat'>>,
+export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance'>>,
   log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void):
   Promise<{ dls: DataLoaders; learn: VisionLearner }> {
   const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read
@@ -16,13 +17,20 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   manualSeed(a.seed);
   const stats = { mean: entry.weights.transforms.mean, std: entry.weights.transforms.std };
   const dls = await DataLoaders.fromFolder(a.data, {
-    validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size: a.size, bs: a.bs, stats, log,
+    validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size: a.size, bs: a.bs, stats, log, balancedSampler: a.balance === 'sampler',
   });
+  let classWeights: number[] | undefined;
+  if (a.balance === 'weights') {
+    classWeights = balancedClassWeights(dls.vocab.map((_, c) => dls.train.items.filter((it) => it.label === c).length));
+    log(`Balance: class weights in the loss, N / (C · n_c): ${dls.vocab.map((v, c) => `${v} ${classWeights![c].toFixed(2)}`).join(', ')}`);
+  } else if (a.balance === 'sampler') {
+    log('Balance: training draws its images so that every class comes equally often (with replacement)');
+  }
   const weights = a.weights === 'none' ? null : a.weights;
   if (weights === null) log('Starting from random weights (--weights none).');
   // Size and normalisation come with the loaders: the learner takes them from there.
   const learn = await visionLearner(dls, a.arch, {
-    weights, bf16: a.precision === 'bf16',
+    weights, bf16: a.precision === 'bf16', classWeights,
     channelsLast: (a.memoryFormat ?? DEFAULT_MEMORY_FORMAT) === 'channels_last', callbacks, log, download: { onProgress: onDownload },
   });
   return { dls, learn };

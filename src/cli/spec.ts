@@ -98,6 +98,10 @@ const F = {
     name: 'memory-format', kind: 'string', arg: 'F', help: 'channels_last (faster CPU convolutions) or nchw',
     default: from('learner.DEFAULT_MEMORY_FORMAT'), choices: ['channels_last', 'nchw'],
   },
+  balance: {
+    name: 'balance', kind: 'string', arg: 'B', help: 'none, weights (inverse-frequency class weights in the loss) or sampler (every class drawn equally often)',
+    default: from('data.DEFAULT_BALANCE'), choices: ['none', 'weights', 'sampler'],
+  },
   threads: { name: 'threads', kind: 'int', arg: 'N', help: 'libtorch threads; default every core, or VISIONTUNE_THREADS', min: 1, max: learnerDefaults.MAX_THREADS },
   out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR'), writableDir: true },
   jsonFile: { name: 'json', kind: 'string', arg: 'FILE', help: 'machine-readable results', writableFile: true },
@@ -125,7 +129,7 @@ export const COMMANDS: readonly Command[] = [
       'table per epoch, the interpretation; writes model.safetensors and history.csv into --out',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.threads, F.out, F.jsonFile],
+      F.memoryFormat, F.balance, F.threads, F.out, F.jsonFile],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',

@@ -11,6 +11,7 @@ import { diagnose, TrainingError } from '../learner/diagnosis.js';
 import { ProgressBar } from '../learner/progress.js';
 import type { Callback } from '../learner/events.js';
 import { rowsCsv, formatTime } from '../learner/recorder.js';
+import type { Balance } from '../data/balance.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { UsageError } from './errors.js';
 import { prepare } from './prepare.js';
@@ -34,6 +35,8 @@ export interface TrainArgs {
   earlyStop: number;
   precision: 'fp32' | 'bf16';
   memoryFormat: 'channels_last' | 'nchw';
+  /** How training makes up for unbalanced classes (see Balance). Default none. */
+  balance?: Balance;
   threads?: number;
   out: string;
   json?: string;

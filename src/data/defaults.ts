@@ -29,3 +29,5 @@ export const MAX_BS = 1024;
  * longer image keeps its centre, so a 1×100,000-pixel file costs what a 1:16 one does.
  */
 export const MAX_ASPECT = 16;
+/** How training makes up for unbalanced classes when not told: not at all (see Balance). */
+export const DEFAULT_BALANCE = 'none';

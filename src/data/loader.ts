@@ -6,6 +6,7 @@ import { tensor, type Tensor, type Device } from '../torch/index.js';
 import { seededRandom } from './random.js';
 import { drawAugParams, identityParams, AUG_DEFAULTS, IMAGENET_STATS, type AugOptions, type Stats } from './augment.js';
 import { cropSquares, centreOffsets, toModelInput, type EvalTransform } from './transform.js';
+import { balancedDraw } from './balance.js';
 import { itemPixels, type PresizedItem, type PresizedSet } from './presize.js';
 import type { RawImage } from './decode.js';
 import type { Skipped } from './errors.js';
@@ -35,6 +36,8 @@ export interface LoaderOptions {
   /** Batches whose files are decoding ahead (when items are not kept in memory). Default 2. */
   prefetch?: number;
   seed?: number;
+  /** Training draws its items with replacement so that every class comes equally often (see balancedDraw). */
+  balancedSampler?: boolean;
 }
 
 /** Time spent preparing batches while the consumer waited, for the last epoch. */
@@ -90,8 +93,11 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   /** Returns the batches of epoch `e` (0-based) without moving the loader's own epoch count. */
   async *epoch(e: number): AsyncGenerator<ImageBatch> {
     const rand = seededRandom(epochSeed(this.o.seed ?? DEFAULT_SEED, e));
-    const order = this.set.items.map((_, i) => i).filter((i) => !this.#bad.has(i));
-    if (this.shuffle) {
+    let order = this.set.items.map((_, i) => i).filter((i) => !this.#bad.has(i));
+    if (this.o.balancedSampler && this.train) {
+      const labels = order.map((i) => this.set.items[i].label);
+      order = balancedDraw(labels, order.length, rand).map((k) => order[k]);
+    } else if (this.shuffle) {
       for (let i = order.length - 1; i > 0; i--) {
         const j = Math.floor(rand() * (i + 1));
         [order[i], order[j]] = [order[j], order[i]];

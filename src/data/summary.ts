@@ -49,7 +49,7 @@ export function summarize(ds: Dataset, skipped: Skipped[] = ds.skipped): Dataset
   const [big, small] = [train[0], train[train.length - 1]];
   if (big && small && small[1] > 0 && big[1] / small[1] > IMBALANCE_RATIO) {
     warnings.push(`classes are imbalanced: '${big[0]}' has ${big[1]} training images, '${small[0]}' ${small[1]} ` +
-      `(${(big[1] / small[1]).toFixed(1)}×); add images of the small classes, or expect them to be predicted less often`);
+      `(${(big[1] / small[1]).toFixed(1)}×); add images of the small classes, or make up for it in training (--balance weights or sampler)`);
   }
   for (const [c, n] of train) {
     if (n > 0 && n < MIN_TRAIN_IMAGES) {

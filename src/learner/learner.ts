@@ -2,7 +2,7 @@
 // groups — freeze/unfreeze, one-cycle fitting with discriminative learning rates, fine-tuning,
 // validation and predictions. Everything else a fit does is a callback: the recorder and its
 // table, the schedules, gradient accumulation, mixed precision, channels_last, divergence.
-import { F, autocast, noGrad, tidy, cat, keep, zeros, type Tensor, type DType } from '../torch/index.js';
+import { F, autocast, noGrad, tidy, cat, keep, zeros, tensor, type Tensor, type DType } from '../torch/index.js';
 import { Module, BatchNorm1d, BatchNorm2d, LayerNorm } from '../nn/index.js';
 import { AdamW } from '../optim/index.js';
 import { oneCycle, groupLrs, type LearningRate, type OneCycleOptions } from './schedule.js';
@@ -185,7 +185,8 @@ export class Learner {
 
   /** Returns the loss of logits [N, C] against targets [N]: cross-entropy with the learner's label smoothing. */
   lossFunc(pred: Tensor, y: Tensor, reduction: 'mean' | 'sum' | 'none' = 'mean'): Tensor {
-    return F.crossEntropy(pred, y, { labelSmoothing: this.options.labelSmoothing, reduction });
+    const weight = this.options.classWeights ? tensor([...this.options.classWeights], { device: pred.device === 'cpu' ? undefined : pred.device as 'cuda' }) : undefined;
+    return F.crossEntropy(pred, y, { labelSmoothing: this.options.labelSmoothing, reduction, weight });
   }
 
   /** The model's output for a batch, under autocast when a callback set autocastDtype (output in float32). */

@@ -54,6 +54,8 @@ export interface LearnerOptions {
   /** Weights and batches in channels_last memory format (NHWC), often faster for convolutions. */
   channelsLast?: boolean;
   callbacks?: Callback[];
+  /** Per-class weights of the loss (see balancedClassWeights); default none. */
+  classWeights?: readonly number[];
   /** The layer groups that get their own learning rates and freeze apart. Default: defaultSplitter. */
   splitter?: Splitter;
   /** Where the table goes, a line at a time. Default console.log; null for silence. */
