@@ -42,6 +42,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const [model, ...files] = positionals;
     await withDownloadProgress((onProgress) => predictCommand({
       model, files, weights: v.weights as string | undefined, topK: num(v['top-k']), tta: num(v.tta), json: Boolean(v.json),
+      unknownBelow: v['unknown-below'] as number | undefined,
     }, out, onProgress));
   },
 };

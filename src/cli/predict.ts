@@ -21,6 +21,8 @@ export interface PredictArgs {
   json: boolean;
   /** Test-time augmentation passes per image (0: off). */
   tta?: number;
+  /** Answer unknown when the (calibrated) top probability is below this share. */
+  unknownBelow?: number;
 }
 
 /** The model file an argument names: the file itself, or the model.safetensors inside an output folder `train` wrote. */
@@ -51,12 +53,13 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   if (!ZOO.has(a.model) && (file.endsWith('.safetensors') || (existsSync(file) && statSync(file).isFile()))) {
     if (a.weights) throw new UsageError('--weights goes with a zoo architecture, not with an exported model file');
     const exported = loadModel(file);
-    results = await predictFiles(exported.model, exported.classes, inputs.files, exported.preprocess, a.topK, { tta });
+    results = await predictFiles(exported.model, exported.classes, inputs.files, exported.preprocess, a.topK,
+      { tta, temperature: exported.meta.temperature, unknownBelow: a.unknownBelow });
   } else {
     const entry = zooEntry(a.model);
     const model = await loadPretrained(entry, a.weights ?? 'imagenet', { onProgress: progress });
     model.to({ memoryFormat: 'channels_last' }); // faster CPU convolutions, as an exported model
-    results = await predictFiles(model, IMAGENET_CLASSES, inputs.files, entry.weights.transforms, a.topK, { tta });
+    results = await predictFiles(model, IMAGENET_CLASSES, inputs.files, entry.weights.transforms, a.topK, { tta, unknownBelow: a.unknownBelow });
   }
   results.skipped.unshift(...inputs.skipped);
   if (a.json) {
@@ -64,6 +67,7 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   } else {
     for (const r of results.predictions) {
       out(r.file);
+      if (r.unknown) out(`  unknown: no class reaches ${(100 * a.unknownBelow!).toFixed(0)}% (--unknown-below); the nearest are`);
       for (const p of r.predictions) out(`  ${(100 * p.prob).toFixed(2).padStart(6)}%  ${p.label} (${p.index})`);
     }
     for (const s of results.skipped) out(`skipped ${s.path}: ${s.reason} (${s.detail}); ${SKIP_HINTS[s.reason]}`);

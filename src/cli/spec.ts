@@ -108,6 +108,9 @@ const F = {
   jsonOut: { name: 'json', kind: 'bool', help: 'JSON on stdout instead of text' },
   splitValidPct: { name: 'valid-pct', kind: 'number', arg: 'X', help: 'validation share; default the one the model file records', min: 0, max: 0.9 },
   splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0, max: 0xffffffff },
+  unknownBelow: {
+    name: 'unknown-below', kind: 'number', arg: 'P', help: 'answer unknown when no class reaches this probability (after the model\'s calibration)', min: 0, max: 1,
+  },
   topK: { name: 'top-k', kind: 'int', arg: 'K', help: 'classes per image', default: from('learner.DEFAULT_TOP_K'), min: 1, max: 1000, expects: 'must be a positive integer' },
   tta: {
     name: 'tta', kind: 'int', arg: 'N', help: "augmented passes averaged with the plain one, as fastai's tta", default: from('learner.DEFAULT_TTA'),
@@ -154,7 +157,7 @@ export const COMMANDS: readonly Command[] = [
       'glob patterns; a file that cannot be used gets a "skipped" line with the reason, and the exit code is 1 only',
       'when nothing could be predicted (--json: {predictions, skipped})',
     ],
-    flags: [F.predictWeights, F.topK, F.tta, F.jsonOut],
+    flags: [F.predictWeights, F.topK, F.tta, F.unknownBelow, F.jsonOut],
   },
 ];
 

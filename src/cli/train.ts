@@ -12,6 +12,9 @@ import { ProgressBar } from '../learner/progress.js';
 import type { Callback } from '../learner/events.js';
 import { rowsCsv, formatTime } from '../learner/recorder.js';
 import type { Balance } from '../data/balance.js';
+import { tidy } from '../torch/index.js';
+import { fitTemperature, calibrate, expectedCalibrationError, nllAt, refusedShare } from '../learner/calibration.js';
+import type { VisionLearner } from '../learner/vision.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { UsageError } from './errors.js';
 import { prepare } from './prepare.js';
@@ -112,6 +115,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     const interp = await Interpretation.fromLearner(learn);
     Object.assign(results, printInterpretation(interp, log));
     (results.final as Record<string, unknown>).accuracy = interp.accuracy;
+    results.calibration = await calibrateLearner(learn, log);
   } else {
     log('\nNo validation images, so no interpretation: every image was used for training.');
   }
@@ -132,4 +136,30 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   writeJson();
   learn.opt?.dispose();
   return results;
+}
+
+/**
+ * Fits the temperature on the validation set, records it for the export, prints what it changed;
+ * returns the figures for --json.
+ */
+async function calibrateLearner(learn: VisionLearner, log: (s: string) => void): Promise<Record<string, number>> {
+  const { probs, targets, losses } = await learn.getPreds();
+  try {
+    const logits = tidy(() => probs.clamp(1e-12, 1).log());
+    const temperature = fitTemperature(logits, targets);
+    const calibrated = calibrate(probs, temperature);
+    const figures = {
+      temperature, nllBefore: nllAt(logits, targets, 1), nllAfter: nllAt(logits, targets, temperature),
+      eceBefore: expectedCalibrationError(probs, targets), eceAfter: expectedCalibrationError(calibrated, targets),
+      refusedAtHalf: refusedShare(calibrated, 0.5),
+    };
+    for (const t of [logits, calibrated]) t.dispose();
+    learn.temperature = temperature;
+    log(`\nCalibration: temperature ${temperature.toFixed(3)} (validation NLL ${figures.nllBefore.toFixed(4)} → ${figures.nllAfter.toFixed(4)}, ` +
+      `expected calibration error ${figures.eceBefore.toFixed(4)} → ${figures.eceAfter.toFixed(4)}); ` +
+      `predict --unknown-below 0.5 would answer unknown for ${(100 * figures.refusedAtHalf).toFixed(1)}% of the validation images`);
+    return figures;
+  } finally {
+    for (const t of [probs, targets, losses]) t.dispose();
+  }
 }

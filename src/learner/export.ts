@@ -31,6 +31,8 @@ export interface ModelMeta {
    * split), so that `interpret` holds out the same images by default.
    */
   split?: { validPct: number; seed: number };
+  /** The temperature fitted on the validation set (see fitTemperature): predictions are softmax(logits / T). Absent: 1. */
+  temperature?: number;
 }
 
 export { ModelFileError } from './model-meta.js';
@@ -56,7 +58,7 @@ export class ExportedModel {
 
   /** Returns the class of one image, a file path or its bytes, with every class's probability. */
   predict(input: ImageInput, o: PredictOptions = {}): Promise<ImagePrediction> {
-    return predictImage(this.model, this.classes, input, this.preprocess, o);
+    return predictImage(this.model, this.classes, input, this.preprocess, { temperature: this.meta.temperature, ...o });
   }
 
   /**

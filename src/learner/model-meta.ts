@@ -38,6 +38,7 @@ export const MODEL_META_SCHEMA = z.object({
   itemSize: size.optional(),
   resizeMethod: z.enum(['crop', 'squish', 'pad']).optional(),
   split: z.object({ validPct: z.number().min(0).max(0.9), seed: z.number().int().min(0) }).optional(),
+  temperature: z.number().positive().finite().max(100).optional(),
 }).refine((m) => m.itemSize === undefined || m.itemSize >= m.size, { message: 'is smaller than size', path: ['itemSize'] });
 
 export type ParsedModelMeta = z.infer<typeof MODEL_META_SCHEMA>;

@@ -41,6 +41,8 @@ export interface Prediction {
 export interface FilePredictions {
   file: string;
   predictions: Prediction[];
+  /** Set when the top probability is below the unknownBelow threshold: the answer is "unknown". */
+  unknown?: boolean;
 }
 
 /** One image's prediction: the most probable class and every class's probability. */
@@ -60,6 +62,8 @@ export interface PredictOptions {
   beta?: number;
   /** Seed of the augmentation draws, so a prediction repeats. Default 0. */
   seed?: number;
+  /** Calibration: probabilities are softmax(logits / temperature). Default 1. */
+  temperature?: number;
 }
 
 // The image's centre square, uint8 [1, 3, c, c]; a DataError with the reason and what to do when it cannot be used.
@@ -106,10 +110,11 @@ function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: PredictOpti
   const beta = o.beta ?? 0.25;
   model.eval();
   const probs = noGrad(() => tidy(() => {
-    const plain = model.forward(toModelInput(crop, t)).softmax(1);
+    const temperature = o.temperature ?? 1;
+    const plain = model.forward(toModelInput(crop, t)).div(temperature).softmax(1);
     if (n === 0) return plain;
     const copies = crop.expand(n, ...crop.shape.slice(1));
-    const augmented = model.forward(toModelInput(copies, t, drawAugParams(n, seededRandom(o.seed ?? 0)))).softmax(1);
+    const augmented = model.forward(toModelInput(copies, t, drawAugParams(n, seededRandom(o.seed ?? 0)))).div(temperature).softmax(1);
     return augmented.mean([0], true).mul(1 - beta).add(plain.mul(beta));
   }));
   const values = Array.from(probs.toArray());
@@ -131,12 +136,16 @@ function finiteProbs<T extends ArrayLike<number>>(values: T): T {
  * batches, or one file at a time with test-time augmentation when `o.tta` asks for it.
  */
 export async function predictFiles(model: Module, classes: readonly string[], files: string[], p: Preprocess,
-  topK = 5, o: PredictOptions & { batchSize?: number } = {}): Promise<{ predictions: FilePredictions[]; skipped: Skipped[] }> {
+  topK = 5, o: PredictOptions & { batchSize?: number; unknownBelow?: number } = {}): Promise<{ predictions: FilePredictions[]; skipped: Skipped[] }> {
   const t = evalTransformOf(p);
   const k = Math.min(topK, classes.length);
   const top = (probs: ArrayLike<number>): Prediction[] => Array.from(probs, (prob, index) => ({ label: classes[index], index, prob }))
     .sort((a, b) => b.prob - a.prob || a.index - b.index).slice(0, k);
   const predictions: FilePredictions[] = [];
+  const answer = (file: string, probs: ArrayLike<number>): FilePredictions => {
+    const best = top(probs);
+    return { file, predictions: best, ...(o.unknownBelow !== undefined && best[0].prob < o.unknownBelow ? { unknown: true } : {}) };
+  };
   const skipped: Skipped[] = [];
   if (o.tta) checkTta(o);
   model.eval();
@@ -148,12 +157,12 @@ export async function predictFiles(model: Module, classes: readonly string[], fi
     for (const r of results) if ('reason' in r) skipped.push(r);
     if (good.length === 0) continue;
     if (o.tta) {
-      predictions.push({ file: good[0].file, predictions: top(cropProbs(model, good[0].square, t, o)) });
+      predictions.push(answer(good[0].file, cropProbs(model, good[0].square, t, o)));
     } else {
-      const probs = noGrad(() => tidy(() => model.forward(toModelInput(cat(good.map((g) => g.square)), t)).softmax(1)));
+      const probs = noGrad(() => tidy(() => model.forward(toModelInput(cat(good.map((g) => g.square)), t)).div(o.temperature ?? 1).softmax(1)));
       const all = finiteProbs(probs.toArray());
       probs.dispose();
-      good.forEach(({ file }, j) => predictions.push({ file, predictions: top(all.slice(j * classes.length, (j + 1) * classes.length)) }));
+      good.forEach(({ file }, j) => predictions.push(answer(file, all.slice(j * classes.length, (j + 1) * classes.length))));
     }
     for (const g of good) g.square.dispose();
   }

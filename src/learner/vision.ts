@@ -35,6 +35,8 @@ export interface VisionLearnerOptions extends LearnerOptions {
 
 export class VisionLearner extends Learner {
   declare readonly model: VisionClassifier;
+  /** The temperature calibration fitted (see fitTemperature), recorded in the export; null: none. */
+  temperature: number | null = null;
 
   constructor(dls: DataLoadersLike, readonly arch: string, model: VisionClassifier, readonly pretrained: boolean,
     readonly visionOptions: VisionLearnerOptions) {
@@ -116,6 +118,7 @@ export class VisionLearner extends Learner {
       head: this.visionOptions.head ?? {},
       ...this.presizing,
       ...(this.dls instanceof DataLoaders && this.dls.split ? { split: this.dls.split } : {}),
+      ...(this.temperature !== null ? { temperature: this.temperature } : {}),
     });
   }
 }
