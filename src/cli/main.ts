@@ -19,7 +19,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const { trainCommand } = await import('./train.js');
     await withDownloadProgress((onProgress) => trainCommand({
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
-      precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', out: str(v.out),
+      precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe), out: str(v.out),
       epochs: num(v.epochs), freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
     }, out, onProgress));
   },

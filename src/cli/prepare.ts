@@ -3,15 +3,16 @@ import { manualSeed, setNumThreads } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { balancedClassWeights } from '../data/balance.js';
+import { findDuplicates, dedupeDrops, duplicateLines, fingerprintedItems, type DuplicateGroup } from '../health/duplicates.js';
 import { visionLearner, type VisionLearner } from '../learner/vision.js';
 import { DEFAULT_MEMORY_FORMAT } from '../learner/defaults.js';
 import type { Callback } from '../learner/events.js';
 import type { TrainArgs } from './train.js';
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
-export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance'>>,
+export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance' | 'dedupe'>>,
   log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void):
-  Promise<{ dls: DataLoaders; learn: VisionLearner }> {
+  Promise<{ dls: DataLoaders; learn: VisionLearner; duplicates: DuplicateGroup[] | null }> {
   const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read
   if (a.threads !== undefined) setNumThreads(a.threads);
   manualSeed(a.seed);
@@ -19,6 +20,7 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   const dls = await DataLoaders.fromFolder(a.data, {
     validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size: a.size, bs: a.bs, stats, log, balancedSampler: a.balance === 'sampler',
   });
+  const duplicates = checkDuplicates(dls, Boolean(a.dedupe), log);
   let classWeights: number[] | undefined;
   if (a.balance === 'weights') {
     classWeights = balancedClassWeights(dls.vocab.map((_, c) => dls.train.items.filter((it) => it.label === c).length));
@@ -33,6 +35,21 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
     weights, bf16: a.precision === 'bf16', classWeights,
     channelsLast: (a.memoryFormat ?? DEFAULT_MEMORY_FORMAT) === 'channels_last', callbacks, log, download: { onProgress: onDownload },
   });
-  return { dls, learn };
+  return { dls, learn, duplicates };
+}
+
+/** Finds copies and leaks among the presized images, says what they do, and with `dedupe` leaves them out; null when not checked. */
+function checkDuplicates(dls: DataLoaders, dedupe: boolean, log: (s: string) => void): DuplicateGroup[] | null {
+  const items = fingerprintedItems(dls);
+  if (!items) {
+    log('Duplicate check skipped: the images are decoded per batch, not kept in memory');
+    return null;
+  }
+  const groups = findDuplicates(items);
+  for (const line of duplicateLines(groups)) log(`warning: ${line}`);
+  for (const g of groups.slice(0, 10)) log(`  ${g.kinds.join(', ')}${g.exact ? '' : ' (near copies)'}: ${g.items.map((it) => `${it.path} [${it.split}, ${it.label}]`).join('  ')}`);
+  if (groups.length > 10) log(`  … and ${groups.length - 10} more groups (--json lists them all)`);
+  if (dedupe && groups.length > 0) log(`--dedupe: left out ${dls.drop(dedupeDrops(groups))} images`);
+  return groups;
 }
 

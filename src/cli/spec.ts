@@ -106,6 +106,7 @@ const F = {
   out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR'), writableDir: true },
   jsonFile: { name: 'json', kind: 'string', arg: 'FILE', help: 'machine-readable results', writableFile: true },
   jsonOut: { name: 'json', kind: 'bool', help: 'JSON on stdout instead of text' },
+  dedupe: { name: 'dedupe', kind: 'bool', help: 'leave out copies inside training and validation/test images copied in training (leaks)' },
   splitValidPct: { name: 'valid-pct', kind: 'number', arg: 'X', help: 'validation share; default the one the model file records', min: 0, max: 0.9 },
   splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0, max: 0xffffffff },
   unknownBelow: {
@@ -132,7 +133,7 @@ export const COMMANDS: readonly Command[] = [
       'table per epoch, the interpretation; writes model.safetensors and history.csv into --out',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.balance, F.threads, F.out, F.jsonFile],
+      F.memoryFormat, F.balance, F.dedupe, F.threads, F.out, F.jsonFile],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',

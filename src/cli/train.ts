@@ -38,6 +38,8 @@ export interface TrainArgs {
   earlyStop: number;
   precision: 'fp32' | 'bf16';
   memoryFormat: 'channels_last' | 'nchw';
+  /** Leave out copies inside the training set and validation/test images copied in training. */
+  dedupe?: boolean;
   /** How training makes up for unbalanced classes (see Balance). Default none. */
   balance?: Balance;
   threads?: number;
@@ -56,7 +58,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const keep = stop ? new KeepBest() : null;
   const callbacks: Callback[] = [new ProgressBar(), ...(stop && keep ? [stop, keep] : [])];
   await assertOutputDir(a.out, a.data);
-  const { dls, learn } = await prepare(a, log, callbacks, onDownload);
+  const { dls, learn, duplicates } = await prepare(a, log, callbacks, onDownload);
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
@@ -97,6 +99,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     overTraining: { epoch: hasValidation && !learn.divergence ? overTrainingEpoch(rows) : null, summary: diagnosis },
     earlyStopping: stop?.message ?? null,
     data: dls.summary,
+    duplicates,
     skipped: dls.skipped,
     timings: { totalSeconds: (performance.now() - started) / 1000, epochSeconds: rows.map((r) => r.time) },
     model: null,

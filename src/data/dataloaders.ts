@@ -42,6 +42,24 @@ export class DataLoaders {
     return DataLoaders.#withSplit(await DataLoaders.fromDataset(await csvDataset(csvPath, o), o), o);
   }
 
+  /**
+   * Leaves the given files out of every split (in place); returns how many went. For checks that
+   * run on the presized items, such as --dedupe.
+   */
+  drop(paths: ReadonlySet<string>): number {
+    let n = 0;
+    for (const loader of [this.train, this.valid, this.test]) {
+      if (!loader) continue;
+      const items = loader.set.items;
+      for (let i = items.length - 1; i >= 0; i--) {
+        if (!paths.has(items[i].path)) continue;
+        items.splice(i, 1);
+        n++;
+      }
+    }
+    return n;
+  }
+
   static #withSplit(dls: DataLoaders, o: DataLoadersOptions): DataLoaders {
     dls.split = { validPct: o.validPct ?? DEFAULT_VALID_PCT, seed: o.seed ?? DEFAULT_SEED };
     return dls;

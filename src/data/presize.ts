@@ -6,6 +6,7 @@ import { DEFAULT_ITEM_SIZE, MAX_ASPECT } from './defaults.js';
 import { decodeImage, probeImage, DEFAULT_MAX_PIXELS, type RawImage, type ResizeMethod } from './decode.js';
 import type { Item } from './sources.js';
 import type { Skipped } from './errors.js';
+import { fingerprint, type Fingerprint } from './fingerprint.js';
 
 /** Share of the machine's memory presized items may take before they are decoded per batch instead. */
 export const DEFAULT_CACHE_SHARE = 0.5;
@@ -31,6 +32,8 @@ export interface PresizedItem {
   width: number;
   /** Channels-first RGB, or null when the set is too large to keep and is decoded per batch. */
   data: Uint8Array | null;
+  /** Exact and perceptual hashes of the presized pixels, taken when they were decoded here (cached sets). */
+  fingerprint?: Fingerprint;
 }
 
 export interface PresizedSet {
@@ -106,7 +109,7 @@ export async function presize(items: Item[], vocab: readonly string[], o: Presiz
     if (!r.ok) {
       skipped.push(r.skipped);
     } else {
-      kept.push({ ...usable[i], height: r.image.height, width: r.image.width, data: r.image.data });
+      kept.push({ ...usable[i], height: r.image.height, width: r.image.width, data: r.image.data, fingerprint: fingerprint(r.image) });
     }
   });
   return { items: kept, skipped, cached, itemSize, method, maxPixels };
