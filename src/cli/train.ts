@@ -15,6 +15,7 @@ import type { Balance } from '../data/balance.js';
 import { tidy } from '../torch/index.js';
 import { fitTemperature, calibrate, expectedCalibrationError, nllAt, refusedShare } from '../learner/calibration.js';
 import type { VisionLearner } from '../learner/vision.js';
+import { confidentLearning } from '../health/label-errors.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { UsageError } from './errors.js';
 import { prepare } from './prepare.js';
@@ -118,7 +119,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     const interp = await Interpretation.fromLearner(learn);
     Object.assign(results, printInterpretation(interp, log));
     (results.final as Record<string, unknown>).accuracy = interp.accuracy;
-    results.calibration = await calibrateLearner(learn, log);
+    Object.assign(results, await calibrateAndCheckLabels(learn, dls.valid.paths, log));
   } else {
     log('\nNo validation images, so no interpretation: every image was used for training.');
   }
@@ -142,10 +143,11 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
 }
 
 /**
- * Fits the temperature on the validation set, records it for the export, prints what it changed;
- * returns the figures for --json.
+ * From one pass over the validation set: fits the temperature and records it for the export, and
+ * lists the validation images whose labels confident learning doubts; prints both; returns the
+ * figures for --json (calibration, labelSuspects).
  */
-async function calibrateLearner(learn: VisionLearner, log: (s: string) => void): Promise<Record<string, number>> {
+async function calibrateAndCheckLabels(learn: VisionLearner, paths: readonly string[], log: (s: string) => void): Promise<Record<string, unknown>> {
   const { probs, targets, losses } = await learn.getPreds();
   try {
     const logits = tidy(() => probs.clamp(1e-12, 1).log());
@@ -161,7 +163,14 @@ async function calibrateLearner(learn: VisionLearner, log: (s: string) => void):
     log(`\nCalibration: temperature ${temperature.toFixed(3)} (validation NLL ${figures.nllBefore.toFixed(4)} → ${figures.nllAfter.toFixed(4)}, ` +
       `expected calibration error ${figures.eceBefore.toFixed(4)} → ${figures.eceAfter.toFixed(4)}); ` +
       `predict --unknown-below 0.5 would answer unknown for ${(100 * figures.refusedAtHalf).toFixed(1)}% of the validation images`);
-    return figures;
+    const vocab = learn.dls.vocab;
+    const { suspects } = confidentLearning(probs.toArray(), targets.toArray(), vocab.length);
+    const files = paths.length === targets.size(0) ? paths : []; // ordered loaders line up with the predictions
+    const labelSuspects = suspects.map((s) => ({ file: files[s.index] ?? `#${s.index}`, given: vocab[s.given], suggested: vocab[s.suggested], confidence: s.confidence }));
+    log(`\nLikely label errors among the validation images (confident learning; look at them before relabelling): ${labelSuspects.length || 'none'}`);
+    for (const s of labelSuspects.slice(0, 10)) log(`  ${s.file}: labelled ${s.given}, looks like ${s.suggested} (${(100 * s.confidence).toFixed(1)}%)`);
+    if (labelSuspects.length > 10) log(`  … and ${labelSuspects.length - 10} more (--json lists them all)`);
+    return { calibration: figures, labelSuspects };
   } finally {
     for (const t of [probs, targets, losses]) t.dispose();
   }
