@@ -12,7 +12,7 @@ import { ProgressBar } from '../learner/progress.js';
 import type { Callback } from '../learner/events.js';
 import { rowsCsv, formatTime } from '../learner/recorder.js';
 import type { Balance } from '../data/balance.js';
-import { tidy } from '../torch/index.js';
+import { tidy, type Tensor } from '../torch/index.js';
 import { fitTemperature, calibrate, expectedCalibrationError, nllAt, refusedShare } from '../learner/calibration.js';
 import type { VisionLearner } from '../learner/vision.js';
 import { confidentLearning } from '../health/label-errors.js';
@@ -116,10 +116,16 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   }
 
   if (hasValidation) {
-    const interp = await Interpretation.fromLearner(learn);
-    Object.assign(results, printInterpretation(interp, log));
-    (results.final as Record<string, unknown>).accuracy = interp.accuracy;
-    Object.assign(results, await calibrateAndCheckLabels(learn, dls.valid.paths, log));
+    // One pass over the validation set serves the interpretation, the calibration and the label check.
+    const preds = await learn.getPreds();
+    try {
+      const interp = await Interpretation.fromLearner(learn, dls.valid, preds);
+      Object.assign(results, printInterpretation(interp, log));
+      (results.final as Record<string, unknown>).accuracy = interp.accuracy;
+      Object.assign(results, calibrateAndCheckLabels(learn, preds, interp.paths ?? [], log));
+    } finally {
+      for (const t of Object.values(preds)) t.dispose();
+    }
   } else {
     log('\nNo validation images, so no interpretation: every image was used for training.');
   }
@@ -147,31 +153,26 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
  * lists the validation images whose labels confident learning doubts; prints both; returns the
  * figures for --json (calibration, labelSuspects).
  */
-async function calibrateAndCheckLabels(learn: VisionLearner, paths: readonly string[], log: (s: string) => void): Promise<Record<string, unknown>> {
-  const { probs, targets, losses } = await learn.getPreds();
-  try {
-    const logits = tidy(() => probs.clamp(1e-12, 1).log());
-    const temperature = fitTemperature(logits, targets);
-    const calibrated = calibrate(probs, temperature);
-    const figures = {
-      temperature, nllBefore: nllAt(logits, targets, 1), nllAfter: nllAt(logits, targets, temperature),
-      eceBefore: expectedCalibrationError(probs, targets), eceAfter: expectedCalibrationError(calibrated, targets),
-      refusedAtHalf: refusedShare(calibrated, 0.5),
-    };
-    for (const t of [logits, calibrated]) t.dispose();
-    learn.temperature = temperature;
-    log(`\nCalibration: temperature ${temperature.toFixed(3)} (validation NLL ${figures.nllBefore.toFixed(4)} → ${figures.nllAfter.toFixed(4)}, ` +
-      `expected calibration error ${figures.eceBefore.toFixed(4)} → ${figures.eceAfter.toFixed(4)}); ` +
-      `predict --unknown-below 0.5 would answer unknown for ${(100 * figures.refusedAtHalf).toFixed(1)}% of the validation images`);
-    const vocab = learn.dls.vocab;
-    const { suspects } = confidentLearning(probs.toArray(), targets.toArray(), vocab.length);
-    const files = paths.length === targets.size(0) ? paths : []; // ordered loaders line up with the predictions
-    const labelSuspects = suspects.map((s) => ({ file: files[s.index] ?? `#${s.index}`, given: vocab[s.given], suggested: vocab[s.suggested], confidence: s.confidence }));
-    log(`\nLikely label errors among the validation images (confident learning; look at them before relabelling): ${labelSuspects.length || 'none'}`);
-    for (const s of labelSuspects.slice(0, 10)) log(`  ${s.file}: labelled ${s.given}, looks like ${s.suggested} (${(100 * s.confidence).toFixed(1)}%)`);
-    if (labelSuspects.length > 10) log(`  … and ${labelSuspects.length - 10} more (--json lists them all)`);
-    return { calibration: figures, labelSuspects };
-  } finally {
-    for (const t of [probs, targets, losses]) t.dispose();
-  }
+function calibrateAndCheckLabels(learn: VisionLearner, { probs, targets }: { probs: Tensor; targets: Tensor }, paths: readonly string[],
+  log: (s: string) => void): Record<string, unknown> {
+  const logits = tidy(() => probs.clamp(1e-12, 1).log());
+  const temperature = fitTemperature(logits, targets);
+  const calibrated = calibrate(probs, temperature);
+  const figures = {
+    temperature, nllBefore: nllAt(logits, targets, 1), nllAfter: nllAt(logits, targets, temperature),
+    eceBefore: expectedCalibrationError(probs, targets), eceAfter: expectedCalibrationError(calibrated, targets),
+    refusedAtHalf: refusedShare(calibrated, 0.5),
+  };
+  for (const t of [logits, calibrated]) t.dispose();
+  learn.temperature = temperature;
+  log(`\nCalibration: temperature ${temperature.toFixed(3)} (validation NLL ${figures.nllBefore.toFixed(4)} → ${figures.nllAfter.toFixed(4)}, ` +
+    `expected calibration error ${figures.eceBefore.toFixed(4)} → ${figures.eceAfter.toFixed(4)}); ` +
+    `predict --unknown-below 0.5 would answer unknown for ${(100 * figures.refusedAtHalf).toFixed(1)}% of the validation images`);
+  const vocab = learn.dls.vocab;
+  const { suspects } = confidentLearning(probs.toArray(), targets.toArray(), vocab.length);
+  const labelSuspects = suspects.map((s) => ({ file: paths[s.index] ?? `#${s.index}`, given: vocab[s.given], suggested: vocab[s.suggested], confidence: s.confidence }));
+  log(`\nLikely label errors among the validation images (confident learning; look at them before relabelling): ${labelSuspects.length || 'none'}`);
+  for (const s of labelSuspects.slice(0, 10)) log(`  ${s.file}: labelled ${s.given}, looks like ${s.suggested} (${(100 * s.confidence).toFixed(1)}%)`);
+  if (labelSuspects.length > 10) log(`  … and ${labelSuspects.length - 10} more (--json lists them all)`);
+  return { calibration: figures, labelSuspects };
 }

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { SkipReason, Skipped } from './errors.js';
 import { sniff, magic, type Sniff } from './sniff.js';
-import { BMP_HEAD_BYTES, decodeBmp, isBmp, readBmpHeader } from './bmp.js';
+import { BMP_HEAD_BYTES, decodeBmp, readBmpHeader } from './bmp.js';
 
 // libuv's pool runs sharp's decodes; its default of 4 threads would cap a many-core machine.
 // This only takes effect when set before the pool's first use, which is why it runs at import.
@@ -51,7 +51,8 @@ export type ImageInput = string | Buffer;
 export const inputName = (input: ImageInput): string => (typeof input === 'string' ? input : '<buffer>');
 
 export type DecodeResult = { ok: true; image: RawImage } | { ok: false; skipped: Skipped };
-export type ProbeResult = { ok: true; height: number; width: number } | { ok: false; skipped: Skipped };
+/** `bmp`: the content is a BMP, which decodeImage hands to its own decoder. */
+export type ProbeResult = { ok: true; height: number; width: number; bmp?: boolean } | { ok: false; skipped: Skipped };
 
 const skip = (path: string, reason: SkipReason, detail: string): { ok: false; skipped: Skipped } =>
   ({ ok: false, skipped: { path, reason, detail } });
@@ -122,7 +123,10 @@ export async function probeImage(input: ImageInput, o: { maxPixels?: number } = 
   // fetch the files it names) or anything else libvips happens to read.
   if (magic(first) === null) return skip(path, 'not an image', 'its content is not JPEG, PNG, WebP, GIF, TIFF, AVIF or BMP');
   const bmp = readBmpHeader(first);
-  if (bmp) return sized(path, bmp.width, bmp.height, maxPixels);
+  if (bmp) {
+    const r = sized(path, bmp.width, bmp.height, maxPixels);
+    return r.ok ? { ...r, bmp: true } : r;
+  }
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
@@ -135,8 +139,8 @@ export async function probeImage(input: ImageInput, o: { maxPixels?: number } = 
 }
 
 // A sharp pipeline over the input: the file itself, or for a BMP its pixels decoded here.
-async function source(input: ImageInput): Promise<Sharp> {
-  if (!isBmp(await head(input, 2))) return sharp(input, { limitInputPixels: false, failOn: 'error', page: 0 });
+async function source(input: ImageInput, bmp: boolean): Promise<Sharp> {
+  if (!bmp) return sharp(input, { limitInputPixels: false, failOn: 'error', page: 0 });
   const { data, width, height } = decodeBmp(typeof input === 'string' ? await fs.readFile(input) : input);
   return sharp(data, { raw: { width, height, channels: 3 } });
 }
@@ -154,7 +158,7 @@ export async function decodeImage(input: ImageInput, o: DecodeOptions = {}): Pro
   try {
     // failOn 'error': a file the decoder cannot finish is skipped; damaged pixel data inside an
     // intact structure decodes with the damage, as PIL does, rather than losing the image.
-    let img = (await source(input))
+    let img = (await source(input, probe.bmp === true))
       .rotate()
       .flatten({ background: { r: 255, g: 255, b: 255 } })
       .toColourspace('srgb');

@@ -51,10 +51,11 @@ export class Interpretation {
   /**
    * Returns the interpretation of `learn`'s predictions on a loader (the validation set by
    * default, fastai's ClassificationInterpretation.from_learner): with each item's file when the
-   * loader reads files, and the training images per class when the training loader does.
+   * loader reads files, and the training images per class when the training loader does. Pass
+   * `preds` (learn.getPreds(loader)) when other checks need them too: they are then the caller's.
    */
-  static async fromLearner(learn: Learner, loader: Loader = learn.dls.valid): Promise<Interpretation> {
-    const preds = await learn.getPreds(loader);
+  static async fromLearner(learn: Learner, loader: Loader = learn.dls.valid, given?: Predictions): Promise<Interpretation> {
+    const preds = given ?? await learn.getPreds(loader);
     try {
       // Ordered loaders yield their items in order, so the files line up with the predictions.
       const paths = loader instanceof ImageLoader && !loader.shuffle ? loader.paths : undefined;
@@ -62,7 +63,7 @@ export class Interpretation {
       const trainCounts = train instanceof ImageLoader ? learn.dls.vocab.map((_, c) => train.items.filter((it) => it.label === c).length) : undefined;
       return new Interpretation(learn.dls.vocab, preds, paths?.length === preds.targets.size(0) ? paths : undefined, trainCounts);
     } finally {
-      for (const t of Object.values(preds)) t.dispose();
+      if (!given) for (const t of Object.values(preds)) t.dispose();
     }
   }
 
