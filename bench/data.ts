@@ -1,7 +1,9 @@
 // The data benchmark: on 2,000 generated JPEGs (four pattern classes, 300–600 px sides) it
 // measures decode+presize throughput (item size 460), batch augmentation throughput (the
 // training loader alone, 224 px), and the share of each training epoch of mobilenet_v2 (224 px,
-// batch 64, AdamW) spent waiting for the loader. The last line is `wait_share <share of the last epoch>`.
+// batch 64, AdamW) spent waiting for the loader, and what the duplicate check costs (fingerprints
+// of every presized image and the pairwise comparison) as a share of one epoch. The last line is
+// `wait_share <share of the last epoch>`.
 // Environment: BENCH_IMAGES (2000), BENCH_EPOCHS (2), BENCH_MAX_BATCHES (whole epoch), BENCH_BS (64).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,8 @@ import { AdamW } from '../src/optim/index.js';
 import { zooEntry } from '../src/models/registry.js';
 import { DataLoaders } from '../src/data/dataloaders.js';
 import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
+import { fingerprint } from '../src/data/fingerprint.js';
+import { findDuplicates, fingerprintedItems } from '../src/health/duplicates.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const nImages = env('BENCH_IMAGES', 2000);
@@ -46,12 +50,24 @@ try {
   const augS = (performance.now() - t) / 1000;
   console.log(`batch augmentation  ${fmt(seen / augS)} images/s  (${seen} images in ${fmt(augS)} s, 460 → 224 px)`);
 
+  // The duplicate check: the fingerprints presizing takes (timed again here on the same pixels)
+  // and the grouping over every pair.
+  t = performance.now();
+  for (const it of [...dls.train.items, ...dls.valid.items]) if (it.data) fingerprint({ data: it.data, height: it.height, width: it.width });
+  const fingerprintS = (performance.now() - t) / 1000;
+  t = performance.now();
+  const items = fingerprintedItems(dls);
+  const groups = items ? findDuplicates(items) : [];
+  const groupS = (performance.now() - t) / 1000;
+  console.log(`duplicate check     fingerprints ${fmt(fingerprintS, 2)} s, grouping ${fmt(groupS, 2)} s (${items?.length ?? 0} images, ${groups.length} groups)`);
+
   manualSeed(0);
   const model = zooEntry('mobilenet_v2').build({ numClasses: dls.vocab.length });
   if (device !== 'cpu') model.to({ device });
   model.train();
   const opt = new AdamW(model.parameters(), { lr: 1e-3 });
   let share = 0;
+  let lastEpochMs = NaN;
   for (let e = 0; e < epochs; e++) {
     const start = performance.now();
     let batches = 0;
@@ -69,12 +85,14 @@ try {
       if (++batches >= maxBatches) break;
     }
     const epochMs = performance.now() - start;
+    lastEpochMs = epochMs;
     share = dls.train.timing.waitMs / epochMs;
     console.log(`epoch ${e}  ${batches} batches  ${fmt(epochMs / 1000)} s  ${fmt((batches * bs) / (epochMs / 1000))} images/s  ` +
       `waiting for data ${fmt(dls.train.timing.waitMs / 1000, 2)} s (${fmt(100 * share)}%)  loss ${fmt(loss, 3)}`);
   }
   opt.dispose();
   model.dispose();
+  console.log(`duplicate_check_share ${((fingerprintS + groupS) / (lastEpochMs / 1000)).toFixed(4)}  (of the last epoch)`);
   console.log(`wait_share ${share.toFixed(4)}`);
 } finally {
   rmSync(root, { recursive: true, force: true });

@@ -9,35 +9,43 @@ export interface Fingerprint {
   exact: string;
   /** The 64-bit perceptual hash as two 32-bit halves. */
   phash: [number, number];
+  /** The mean of each channel (0–255): the colour a grey hash cannot see. */
+  mean: [number, number, number];
 }
 
 const N = 32;
 // cos((2x + 1)uπ / 2N) for the 8 lowest frequencies u, at each of the N samples x.
 const COS = Array.from({ length: 8 }, (_, u) => Float64Array.from({ length: N }, (_, x) => Math.cos(((2 * x + 1) * u * Math.PI) / (2 * N))));
 
-// The image as N×N grey levels, each the mean of its box of pixels (area averaging).
-function grey32(img: RawImage): Float64Array {
+// The image as N×N grey levels, each the mean of its box of pixels (area averaging), and the
+// mean of each channel, in one pass over the pixels.
+function grey32(img: RawImage): { grey: Float64Array; mean: [number, number, number] } {
   const { data, height: h, width: w } = img;
   const plane = h * w;
-  const out = new Float64Array(N * N);
+  const grey = new Float64Array(N * N);
   const count = new Float64Array(N * N);
+  const sums = [0, 0, 0];
   for (let y = 0; y < h; y++) {
     const by = Math.min(N - 1, Math.floor((y * N) / h));
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
+      const [r, g, b] = [data[i], data[plane + i], data[2 * plane + i]];
+      sums[0] += r;
+      sums[1] += g;
+      sums[2] += b;
       const k = by * N + Math.min(N - 1, Math.floor((x * N) / w));
-      out[k] += 0.299 * data[i] + 0.587 * data[plane + i] + 0.114 * data[2 * plane + i];
+      grey[k] += 0.299 * r + 0.587 * g + 0.114 * b;
       count[k]++;
     }
   }
-  for (let k = 0; k < out.length; k++) out[k] /= Math.max(1, count[k]);
-  return out;
+  for (let k = 0; k < grey.length; k++) grey[k] /= Math.max(1, count[k]);
+  return { grey, mean: sums.map((s) => s / Math.max(1, plane)) as [number, number, number] };
 }
 
 /** Returns the image's exact and perceptual fingerprints. */
 export function fingerprint(img: RawImage): Fingerprint {
   const exact = createHash('sha1').update(`${img.height}x${img.width}:`).update(img.data).digest('hex');
-  const g = grey32(img);
+  const { grey: g, mean } = grey32(img);
   // The separable 2-D DCT-II, only the 8×8 lowest frequencies.
   const rows = new Float64Array(N * 8);
   for (let y = 0; y < N; y++) for (let u = 0; u < 8; u++) {
@@ -55,7 +63,7 @@ export function fingerprint(img: RawImage): Fingerprint {
   const median = [...coef.slice(1)].sort((a, b) => a - b)[31];
   const bits = [0, 0];
   coef.forEach((c, i) => { if (c > median) bits[i >> 5] |= 1 << (i & 31); });
-  return { exact, phash: [bits[0] >>> 0, bits[1] >>> 0] };
+  return { exact, phash: [bits[0] >>> 0, bits[1] >>> 0], mean };
 }
 
 const popcount = (n: number): number => {
@@ -63,6 +71,19 @@ const popcount = (n: number): number => {
   n = (n & 0x33333333) + ((n >>> 2) & 0x33333333);
   return (((n + (n >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 };
+
+/**
+ * The most the mean of a channel may differ (of 255) between two copies of one picture: resizing
+ * and re-encoding move it by a level or two, while images that only share a structure (stripes
+ * of one period, say) differ in colour.
+ */
+export const MAX_MEAN_DIFFERENCE = 8;
+
+/** Returns whether two fingerprints are the same picture: identical pixels, or hashes within `maxDistance` bits and the same colour. */
+export function samePicture(a: Fingerprint, b: Fingerprint, maxDistance: number): boolean {
+  if (a.exact === b.exact) return true;
+  return hammingDistance(a.phash, b.phash) <= maxDistance && a.mean.every((m, c) => Math.abs(m - b.mean[c]) <= MAX_MEAN_DIFFERENCE);
+}
 
 /** Returns the number of bits in which two perceptual hashes differ (0–64). */
 export function hammingDistance(a: Fingerprint['phash'], b: Fingerprint['phash']): number {

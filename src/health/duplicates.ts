@@ -1,8 +1,9 @@
 // Duplicates and leaks: images that are the same picture (identical presized pixels, or a
-// perceptual hash within PHASH_MAX_DISTANCE bits: resized, re-encoded, lightly edited copies),
+// perceptual hash within PHASH_MAX_DISTANCE bits and the same mean colour: resized, re-encoded,
+// lightly edited copies),
 // grouped, and each group called what it does to a run — copies inside one class and split,
 // the same picture under two labels, or a validation/test image whose copy is in training.
-import { hammingDistance, type Fingerprint } from '../data/fingerprint.js';
+import { samePicture, type Fingerprint } from '../data/fingerprint.js';
 
 /**
  * The most bits two 64-bit perceptual hashes may differ in and still be called the same picture.
@@ -47,7 +48,7 @@ export function findDuplicates(items: readonly FingerprintedItem[], maxDistance 
   });
   for (let i = 0; i < items.length; i++) {
     for (let j = i + 1; j < items.length; j++) {
-      if (hammingDistance(items[i].fingerprint.phash, items[j].fingerprint.phash) <= maxDistance) union(i, j);
+      if (samePicture(items[i].fingerprint, items[j].fingerprint, maxDistance)) union(i, j);
     }
   }
   const groups = new Map<number, number[]>();
