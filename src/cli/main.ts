@@ -29,6 +29,11 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: str(v.out), size: num(v.size), ...dataArgs(v),
     }, out, onProgress));
   },
+  check: async ({ values: v, positionals }, out) => {
+    const { checkCommand } = await import('./check.js');
+    await checkCommand({ data: positionals[0], itemSize: num(v['item-size']), validPct: num(v['valid-pct']), seed: num(v.seed),
+      threads: v.threads as number | undefined, json: v.json as string | undefined }, out);
+  },
   interpret: async ({ values: v, positionals }, out) => {
     const { interpretCommand } = await import('./inspect.js');
     // The split defaults to the one the model file records: only what was given overrides it.

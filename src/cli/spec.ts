@@ -141,6 +141,14 @@ export const COMMANDS: readonly Command[] = [
     flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.threads, F.out],
   },
   {
+    name: 'check', args: ['data'], argsError: 'check: give one data folder (class folders inside)',
+    summary: [
+      'the data checks alone, before training: the layout, the images per split and class, the files passed over',
+      'or skipped and why, imbalance, and the copies and leaks among the images (see train --dedupe)',
+    ],
+    flags: [F.itemSize, F.validPct, F.seed, F.threads, F.jsonFile],
+  },
+  {
     name: 'interpret', args: ['model', 'data'], argsError: 'interpret: give an exported model file and a data folder',
     summary: [
       "an exported model on the data's validation split (by default the split its training held out, as the file",

@@ -56,7 +56,7 @@ test('issue 12: every flag\'s bad value is one line and exit 2, under a second, 
     const nowhere = path.join(dir, 'no-data');
     mkdirSync(path.join(dir, 'a-folder'));
     const positionals: Record<string, string[]> = {
-      models: [], train: [nowhere], 'lr-find': [nowhere], interpret: [path.join(dir, 'no-model.safetensors'), nowhere],
+      models: [], train: [nowhere], 'lr-find': [nowhere], check: [nowhere], interpret: [path.join(dir, 'no-model.safetensors'), nowhere],
       predict: ['resnet18', path.join(dir, 'no-image.jpg')],
     };
     let cases = 0;

@@ -3,7 +3,7 @@
 // every planted group is found, with its kind, and no false group among 200 distinct images.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, copyFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, copyFileSync, rmSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -11,6 +11,7 @@ import { DataLoaders } from '../../src/data/dataloaders.js';
 import { seededRandom } from '../../src/data/random.js';
 import { fingerprint, hammingDistance } from '../../src/data/fingerprint.js';
 import { findDuplicates, dedupeDrops, duplicateLines, fingerprintedItems } from '../../src/health/duplicates.js';
+import { visiontune } from '../helpers/cli.js';
 
 /** A distinct 64×64 photo: an 8×8 grid of random colours, smoothly enlarged. */
 async function photo(file: string, seed: number): Promise<void> {
@@ -83,4 +84,25 @@ test('issue 16: the perceptual hash is stable under resizing and tells different
   assert.ok(hammingDistance(a.phash, small.phash) <= 4, `resized: ${hammingDistance(a.phash, small.phash)}`);
   assert.ok(hammingDistance(a.phash, other.phash) > 12, `different: ${hammingDistance(a.phash, other.phash)}`);
   assert.notEqual(a.exact, small.exact);
+});
+
+test('issue 16: visiontune check reports the data and its leaks without training', async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'vt-check-'));
+  try {
+    for (const [k, c] of ['a', 'b'].entries()) {
+      for (let i = 0; i < 6; i++) await photo(path.join(root, 'train', c, `${i}.jpg`), 100 * k + i);
+      for (let i = 6; i < 8; i++) await photo(path.join(root, 'valid', c, `${i}.jpg`), 100 * k + i);
+    }
+    copyFileSync(path.join(root, 'train', 'a', '0.jpg'), path.join(root, 'valid', 'a', 'leak.jpg'));
+    const json = path.join(root, 'check.json');
+    const r = visiontune(['check', root, '--item-size', '48', '--json', json]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^a\s+6\s+3$/m);
+    assert.match(r.stdout, /^warning: 1 validation or test image has a copy in training \(leaks\)/m);
+    assert.match(r.stdout, /^ {2}leak: .*train\/a\/0\.jpg \[train, a\] {2}.*valid\/a\/leak\.jpg \[valid, a\]$/m);
+    const results = JSON.parse(readFileSync(json, 'utf8'));
+    assert.deepEqual(results.duplicates.map((g: { kinds: string[] }) => g.kinds), [['leak']]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
