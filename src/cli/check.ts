@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { setNumThreads, IMAGENET_STATS } from '../torch/index.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { formatSummary } from '../data/summary.js';
-import { findDuplicates, duplicateLines, fingerprintedItems } from '../health/duplicates.js';
+import { findDuplicates, duplicateLines, fingerprintedItems, groupLine } from '../health/duplicates.js';
 
 export interface CheckArgs {
   data: string;
@@ -27,7 +27,7 @@ export async function checkCommand(a: CheckArgs, out: (s: string) => void): Prom
   else {
     out('');
     for (const line of duplicateLines(duplicates)) out(`warning: ${line}`);
-    for (const g of duplicates) out(`  ${g.kinds.join(', ')}${g.exact ? '' : ' (near copies)'}: ${g.items.map((it) => `${it.path} [${it.split}, ${it.label}]`).join('  ')}`);
+    for (const g of duplicates) out(`  ${groupLine(g)}`);
   }
   const results = { data: dls.summary, duplicates };
   if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);

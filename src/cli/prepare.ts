@@ -3,7 +3,7 @@ import { manualSeed, setNumThreads } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { balancedClassWeights } from '../data/balance.js';
-import { findDuplicates, dedupeDrops, duplicateLines, fingerprintedItems, type DuplicateGroup } from '../health/duplicates.js';
+import { findDuplicates, dedupeDrops, duplicateLines, fingerprintedItems, groupLine, type DuplicateGroup } from '../health/duplicates.js';
 import { visionLearner, type VisionLearner } from '../learner/vision.js';
 import { DEFAULT_MEMORY_FORMAT } from '../learner/defaults.js';
 import type { Callback } from '../learner/events.js';
@@ -47,7 +47,7 @@ function checkDuplicates(dls: DataLoaders, dedupe: boolean, log: (s: string) => 
   }
   const groups = findDuplicates(items);
   for (const line of duplicateLines(groups)) log(`warning: ${line}`);
-  for (const g of groups.slice(0, 10)) log(`  ${g.kinds.join(', ')}${g.exact ? '' : ' (near copies)'}: ${g.items.map((it) => `${it.path} [${it.split}, ${it.label}]`).join('  ')}`);
+  for (const g of groups.slice(0, 10)) log(`  ${groupLine(g)}`);
   if (groups.length > 10) log(`  … and ${groups.length - 10} more groups (--json lists them all)`);
   if (dedupe && groups.length > 0) log(`--dedupe: left out ${dls.drop(dedupeDrops(groups))} images`);
   return groups;

@@ -2,7 +2,7 @@
 // decoded, presized to the item size, its centre square cut, resampled to the model's size and
 // normalised. The validation loader, predict, test-time augmentation and exported models all go
 // through these functions (fastai's dls.test_dl; timm's resolve_data_config + create_transform).
-import { tensor, cat, type Tensor, type Stats } from '../torch/index.js';
+import { tensor, type Tensor, type Stats } from '../torch/index.js';
 import { decodeImage, type ImageInput, type RawImage, type ResizeMethod } from './decode.js';
 import { augmentBatch, identityParams, type AugParams } from './augment.js';
 import type { Skipped } from './errors.js';
@@ -79,25 +79,4 @@ export async function centreSquare(input: ImageInput, t: EvalTransform): Promise
   const r = await decodeImage(input, { size: t.itemSize, method: t.method });
   if (!r.ok) return r.skipped;
   return tensor(cropSquares([r.image], t.cropSize), { shape: [1, 3, t.cropSize, t.cropSize] });
-}
-
-/** Returns images (paths or bytes) as model inputs [N, 3, size, size] and the ones that could not be used. */
-export async function loadInputs(inputs: readonly ImageInput[], t: EvalTransform): Promise<{ x: Tensor | null; used: number[]; skipped: Skipped[] }> {
-  const squares = await Promise.all(inputs.map((i) => centreSquare(i, t)));
-  const used: number[] = [];
-  const skipped: Skipped[] = [];
-  const good: Tensor[] = [];
-  squares.forEach((s, i) => {
-    if ('reason' in s) skipped.push(s);
-    else {
-      used.push(i);
-      good.push(s);
-    }
-  });
-  if (good.length === 0) return { x: null, used, skipped };
-  const batch = cat(good);
-  for (const g of good) g.dispose();
-  const x = toModelInput(batch, t);
-  batch.dispose();
-  return { x, used, skipped };
 }

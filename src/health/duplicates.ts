@@ -80,6 +80,11 @@ export function dedupeDrops(groups: readonly DuplicateGroup[]): Set<string> {
   return drop;
 }
 
+/** Returns one group as a line: its kinds, whether near copies, and each image with its split and label. */
+export function groupLine(g: DuplicateGroup): string {
+  return `${g.kinds.join(', ')}${g.exact ? '' : ' (near copies)'}: ${g.items.map((it) => `${it.path} [${it.split}, ${it.label}]`).join('  ')}`;
+}
+
 /** Returns the sentences the data summary prints about the groups. */
 export function duplicateLines(groups: readonly DuplicateGroup[]): string[] {
   const count = (k: DuplicateKind): number => groups.filter((g) => g.kinds.includes(k)).length;

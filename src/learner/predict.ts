@@ -26,12 +26,6 @@ export function evalTransformOf(p: Preprocess): EvalTransform {
   return weightsTransform(p);
 }
 
-/** The inference transform of a model trained here (see trainedTransform). */
-export function trainedPreprocess(size: number, normalization: { mean: [number, number, number]; std: [number, number, number] },
-  presizing?: { itemSize?: number; resizeMethod?: ResizeMethod } | null): EvalTransform {
-  return trainedTransform(size, normalization, presizing);
-}
-
 export interface Prediction {
   label: string;
   index: number;
@@ -104,7 +98,8 @@ function checkTta(o: PredictOptions): void {
   if (!(beta >= 0 && beta <= 1)) throw new RangeError(`beta must be in [0, 1], got ${beta}`);
 }
 
-// Every class's probability for one centre square [1, 3, c, c], blended with n augmented passes as fastai's tta.
+// Every class's probability for centre squares [N, 3, c, c] (row-major N × C), with the
+// temperature; with tta (N = 1 then), blended with n augmented passes as fastai's tta.
 function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: PredictOptions): number[] {
   const n = o.tta ?? 0;
   const beta = o.beta ?? 0.25;
@@ -156,14 +151,10 @@ export async function predictFiles(model: Module, classes: readonly string[], fi
     const good = chunk.flatMap((file, j) => ('reason' in results[j] ? [] : [{ file, square: results[j] as Tensor }]));
     for (const r of results) if ('reason' in r) skipped.push(r);
     if (good.length === 0) continue;
-    if (o.tta) {
-      predictions.push(answer(good[0].file, cropProbs(model, good[0].square, t, o)));
-    } else {
-      const probs = noGrad(() => tidy(() => model.forward(toModelInput(cat(good.map((g) => g.square)), t)).div(o.temperature ?? 1).softmax(1)));
-      const all = finiteProbs(probs.toArray());
-      probs.dispose();
-      good.forEach(({ file }, j) => predictions.push(answer(file, all.slice(j * classes.length, (j + 1) * classes.length))));
-    }
+    const squares = good.length === 1 ? good[0].square : cat(good.map((g) => g.square));
+    const all = cropProbs(model, squares, t, o);
+    if (squares !== good[0].square) squares.dispose();
+    good.forEach(({ file }, j) => predictions.push(answer(file, all.slice(j * classes.length, (j + 1) * classes.length))));
     for (const g of good) g.square.dispose();
   }
   return { predictions, skipped };
