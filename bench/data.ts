@@ -3,19 +3,26 @@
 // training loader alone, 224 px), and the share of each training epoch of mobilenet_v2 (224 px,
 // batch 64, AdamW) spent waiting for the loader, and what the duplicate check costs (fingerprints
 // of every presized image and the pairwise comparison) as a share of one epoch. The last line is
-// `wait_share <share of the last epoch>`.
+// `wait_share <share of the last epoch>`. Also the cost of the opt-in label check of the training
+// images (--label-check 5: mobilenet_v2's body once over them, then five linear heads) against a
+// full training epoch, and of the checks every run makes after training (temperature fit and
+// confident learning on the validation predictions).
 // Environment: BENCH_IMAGES (2000), BENCH_EPOCHS (2), BENCH_MAX_BATCHES (whole epoch), BENCH_BS (64).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { F, cuda, getNumThreads, manualSeed, tidy, type Device } from '../src/torch/index.js';
+import { F, cat, cuda, getNumThreads, manualSeed, noGrad, tidy, type Device, type Tensor } from '../src/torch/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { zooEntry } from '../src/models/registry.js';
 import { DataLoaders } from '../src/data/dataloaders.js';
 import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
 import { fingerprint } from '../src/data/fingerprint.js';
 import { findDuplicates, fingerprintedItems } from '../src/health/duplicates.js';
+import { labelCheck } from '../src/health/label-check.js';
+import { confidentLearning } from '../src/health/label-errors.js';
+import { fitTemperature } from '../src/learner/calibration.js';
+import { Body } from '../src/learner/model.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const nImages = env('BENCH_IMAGES', 2000);
@@ -91,9 +98,46 @@ try {
       `waiting for data ${fmt(dls.train.timing.waitMs / 1000, 2)} s (${fmt(100 * share)}%)  loss ${fmt(loss, 3)}`);
   }
   opt.dispose();
+  // Seconds a full training epoch takes at the last epoch's rate (the run may stop early).
+  const fullEpochS = (lastEpochMs / 1000) * (dls.train.items.length / Math.max(1, Math.min(maxBatches, dls.train.length) * bs));
+
+  // After training: the temperature and confident learning on the validation predictions.
+  const { probs, targets } = await validationPreds(model, dls);
+  t = performance.now();
+  fitTemperature(probs.log(), targets);
+  confidentLearning(probs.toArray(), targets.toArray(), dls.vocab.length);
+  const afterS = (performance.now() - t) / 1000;
+  probs.dispose();
+  targets.dispose();
   model.dispose();
+
+  // --label-check 5 over the training images.
+  const body = new Body(zooEntry('mobilenet_v2').build());
+  t = performance.now();
+  const checked = await labelCheck(body, dls.train.set, dls.vocab, () => 'train', { k: 5, seed: 0, size: 224, stats: dls.train.evalTransform.stats, bs });
+  const labelCheckS = (performance.now() - t) / 1000;
+  body.dispose();
+  console.log(`after training      temperature and confident learning on the validation predictions ${fmt(afterS, 2)} s (${fmt(100 * afterS / fullEpochS)}% of an epoch)`);
+  console.log(`--label-check 5     ${fmt(labelCheckS, 1)} s over ${dls.train.items.length} training images (${fmt(100 * labelCheckS / fullEpochS)}% of a ` +
+    `${fmt(fullEpochS)} s epoch; ${checked.suspects.length} suspects)`);
   console.log(`duplicate_check_share ${((fingerprintS + groupS) / (lastEpochMs / 1000)).toFixed(4)}  (of the last epoch)`);
   console.log(`wait_share ${share.toFixed(4)}`);
 } finally {
   rmSync(root, { recursive: true, force: true });
+}
+
+/** Returns softmax probabilities [N, C] and targets [N] of `model` over the validation loader, in eval mode. */
+async function validationPreds(model: ReturnType<ReturnType<typeof zooEntry>['build']>, dls: DataLoaders): Promise<{ probs: Tensor; targets: Tensor }> {
+  const probs: Tensor[] = [];
+  const targets: Tensor[] = [];
+  model.eval();
+  for await (const { x, y } of dls.valid) {
+    probs.push(noGrad(() => tidy(() => F.softmax(model.forward(x), 1))));
+    targets.push(y);
+    x.dispose();
+  }
+  model.train();
+  const out = { probs: cat(probs), targets: cat(targets) };
+  for (const t of [...probs, ...targets]) t.dispose();
+  return out;
 }

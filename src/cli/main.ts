@@ -20,6 +20,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     await withDownloadProgress((onProgress) => trainCommand({
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
       precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe), out: str(v.out),
+      labelCheck: num(v['label-check']),
       epochs: num(v.epochs), freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
     }, out, onProgress));
   },
@@ -31,8 +32,10 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
   },
   check: async ({ values: v, positionals }, out) => {
     const { checkCommand } = await import('./check.js');
-    await checkCommand({ data: positionals[0], itemSize: num(v['item-size']), validPct: num(v['valid-pct']), seed: num(v.seed),
-      threads: v.threads as number | undefined, json: v.json as string | undefined }, out);
+    await withDownloadProgress((onProgress) => checkCommand({
+      data: positionals[0], itemSize: num(v['item-size']), validPct: num(v['valid-pct']), seed: num(v.seed), labelCheck: num(v['label-check']),
+      arch: str(v.arch), weights: str(v.weights), size: num(v.size), bs: num(v.bs), threads: v.threads as number | undefined, json: v.json as string | undefined,
+    }, out, onProgress));
   },
   interpret: async ({ values: v, positionals }, out) => {
     const { interpretCommand } = await import('./inspect.js');

@@ -1,5 +1,13 @@
 // The interpretation as a person reads it in a terminal, and as --json carries it.
 import type { Interpretation } from '../interpret/interpret.js';
+import type { LabelSuspectFile } from '../health/label-check.js';
+
+/** Prints the images whose labels confident learning doubts, the first ten of them; `where` says among which images. */
+export function printLabelSuspects(suspects: readonly LabelSuspectFile[], where: string, log: (s: string) => void): void {
+  log(`\nLikely label errors among ${where} (confident learning; look at them before relabelling): ${suspects.length || 'none'}`);
+  for (const s of suspects.slice(0, 10)) log(`  ${s.file}: labelled ${s.given}, looks like ${s.suggested} (${(100 * s.confidence).toFixed(1)}%)`);
+  if (suspects.length > 10) log(`  … and ${suspects.length - 10} more (--json lists them all)`);
+}
 
 /** Prints the interpretation tables; returns them for JSON. */
 export function printInterpretation(interp: Interpretation, log: (s: string) => void) {

@@ -24,6 +24,8 @@ export interface Flag {
   default?: { value: number | string; constant: string };
   min?: number;
   max?: number;
+  /** Values inside [min, max] the flag still refuses (--label-check 1: one fold leaves nothing to fit on). */
+  exclude?: readonly number[];
   /** The values a string flag accepts. */
   choices?: readonly string[];
   /** Words a number flag accepts besides numbers (`auto` for --lr), or a file flag besides files (`imagenet`, `none`). */
@@ -66,7 +68,7 @@ const from = (constant: string): Flag['default'] => ({ value: constantValue(cons
 const F = {
   arch: { name: 'arch', kind: 'string', arg: 'A', help: 'zoo architecture, one of visiontune models', default: from('models.DEFAULT_ARCH') },
   weights: {
-    name: 'weights', kind: 'string', arg: 'W', help: 'imagenet (cached, or downloaded and verified), a .pth/.safetensors file, or none',
+    name: 'weights', kind: 'string', arg: 'W', help: 'imagenet (cached, or downloaded and verified), a .pth/.safetensors file (torchvision keys, or a model visiontune exported: its body), or none',
     default: from('models.DEFAULT_WEIGHTS'), words: ['imagenet', 'none'], existingFile: true,
   },
   predictWeights: {
@@ -106,6 +108,11 @@ const F = {
   out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR'), writableDir: true },
   jsonFile: { name: 'json', kind: 'string', arg: 'FILE', help: 'machine-readable results', writableFile: true },
   jsonOut: { name: 'json', kind: 'bool', help: 'JSON on stdout instead of text' },
+  labelCheck: {
+    name: 'label-check', kind: 'int', arg: 'K',
+    help: "check the labels with K-fold predictions of a linear head on the pretrained body's features (one pass per image); 0 is off",
+    default: from('data.DEFAULT_LABEL_CHECK'), min: 0, max: dataDefaults.MAX_LABEL_FOLDS, exclude: [1], expects: `must be 0 (off) or a number of folds from 2 to ${dataDefaults.MAX_LABEL_FOLDS}`,
+  },
   dedupe: { name: 'dedupe', kind: 'bool', help: 'leave out copies inside training and validation/test images copied in training (leaks)' },
   splitValidPct: { name: 'valid-pct', kind: 'number', arg: 'X', help: 'validation share; default the one the model file records', min: 0, max: 0.9 },
   splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0, max: 0xffffffff },
@@ -133,7 +140,7 @@ export const COMMANDS: readonly Command[] = [
       'table per epoch, the interpretation; writes model.safetensors and history.csv into --out',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.balance, F.dedupe, F.threads, F.out, F.jsonFile],
+      F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.jsonFile],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',
@@ -144,9 +151,10 @@ export const COMMANDS: readonly Command[] = [
     name: 'check', args: ['data'], argsError: 'check: give one data folder (class folders inside)',
     summary: [
       'the data checks alone, before training: the layout, the images per split and class, the files passed over',
-      'or skipped and why, imbalance, and the copies and leaks among the images (see train --dedupe)',
+      'or skipped and why, imbalance, the copies and leaks among the images (see train --dedupe), and with',
+      '--label-check K the images whose labels look wrong (--arch and --weights give the body whose features it uses)',
     ],
-    flags: [F.itemSize, F.validPct, F.seed, F.threads, F.jsonFile],
+    flags: [F.itemSize, F.validPct, F.seed, F.labelCheck, F.arch, F.weights, F.size, F.bs, F.threads, F.jsonFile],
   },
   {
     name: 'interpret', args: ['model', 'data'], argsError: 'interpret: give an exported model file and a data folder',
@@ -234,7 +242,7 @@ export function checkValue(f: Flag, raw: string): number | string {
   if (f.kind === 'int' || f.kind === 'number') {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n)) ||
-      (f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) {
+      (f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max) || f.exclude?.includes(n)) {
       const range = [f.min !== undefined ? `≥ ${f.min}` : '', f.max !== undefined ? `≤ ${f.max}` : ''].filter(Boolean).join(' and ');
       const words = f.words ? ` or ${f.words.join(' or ')}` : '';
       throw new UsageError(`${flag} ${f.expects ?? `expects ${f.kind === 'int' ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}${words}`}, got '${raw}'`);

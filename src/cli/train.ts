@@ -15,11 +15,13 @@ import type { Balance } from '../data/balance.js';
 import { tidy, type Tensor } from '../torch/index.js';
 import { fitTemperature, calibrate, expectedCalibrationError, nllAt, refusedShare } from '../learner/calibration.js';
 import type { VisionLearner } from '../learner/vision.js';
+import type { ImageLoader } from '../data/loader.js';
 import { confidentLearning } from '../health/label-errors.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { UsageError } from './errors.js';
 import { prepare } from './prepare.js';
-import { printInterpretation } from './report.js';
+import { printInterpretation, printLabelSuspects } from './report.js';
+import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
 
 export interface TrainArgs {
   data: string;
@@ -41,6 +43,8 @@ export interface TrainArgs {
   memoryFormat: 'channels_last' | 'nchw';
   /** Leave out copies inside the training set and validation/test images copied in training. */
   dedupe?: boolean;
+  /** Folds of the training images' label check before training (see labelCheck); 0 or absent: off. */
+  labelCheck?: number;
   /** How training makes up for unbalanced classes (see Balance). Default none. */
   balance?: Balance;
   threads?: number;
@@ -68,6 +72,8 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const entry = zooEntry(a.arch);
   log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${a.weights === 'none' ? 'random' : a.weights} weights; ` +
     `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dls.train.bs} at ${a.size} px per epoch`);
+
+  const trainingSuspects = a.labelCheck ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
 
   let found: LrFindResult | null = null;
   let baseLr: number;
@@ -101,6 +107,8 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     earlyStopping: stop?.message ?? null,
     data: dls.summary,
     duplicates,
+    labelCheck: trainingSuspects && { folds: a.labelCheck, outOfFoldAccuracy: trainingSuspects.accuracy },
+    labelSuspects: trainingSuspects?.suspects ?? [],
     skipped: dls.skipped,
     timings: { totalSeconds: (performance.now() - started) / 1000, epochSeconds: rows.map((r) => r.time) },
     model: null,
@@ -122,7 +130,8 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
       const interp = await Interpretation.fromLearner(learn, dls.valid, preds);
       Object.assign(results, printInterpretation(interp, log));
       (results.final as Record<string, unknown>).accuracy = interp.accuracy;
-      Object.assign(results, calibrateAndCheckLabels(learn, preds, interp.paths ?? [], log));
+      const checked = calibrateAndCheckLabels(learn, preds, interp.paths ?? [], log);
+      Object.assign(results, checked, { labelSuspects: [...(trainingSuspects?.suspects ?? []), ...checked.labelSuspects] });
     } finally {
       for (const t of Object.values(preds)) t.dispose();
     }
@@ -154,7 +163,7 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
  * figures for --json (calibration, labelSuspects).
  */
 function calibrateAndCheckLabels(learn: VisionLearner, { probs, targets }: { probs: Tensor; targets: Tensor }, paths: readonly string[],
-  log: (s: string) => void): Record<string, unknown> {
+  log: (s: string) => void): { calibration: Record<string, number>; labelSuspects: LabelSuspectFile[] } {
   const logits = tidy(() => probs.clamp(1e-12, 1).log());
   const temperature = fitTemperature(logits, targets);
   const calibrated = calibrate(probs, temperature);
@@ -170,9 +179,24 @@ function calibrateAndCheckLabels(learn: VisionLearner, { probs, targets }: { pro
     `predict --unknown-below 0.5 would answer unknown for ${(100 * figures.refusedAtHalf).toFixed(1)}% of the validation images`);
   const vocab = learn.dls.vocab;
   const { suspects } = confidentLearning(probs.toArray(), targets.toArray(), vocab.length);
-  const labelSuspects = suspects.map((s) => ({ file: paths[s.index] ?? `#${s.index}`, given: vocab[s.given], suggested: vocab[s.suggested], confidence: s.confidence }));
-  log(`\nLikely label errors among the validation images (confident learning; look at them before relabelling): ${labelSuspects.length || 'none'}`);
-  for (const s of labelSuspects.slice(0, 10)) log(`  ${s.file}: labelled ${s.given}, looks like ${s.suggested} (${(100 * s.confidence).toFixed(1)}%)`);
-  if (labelSuspects.length > 10) log(`  … and ${labelSuspects.length - 10} more (--json lists them all)`);
+  const labelSuspects: LabelSuspectFile[] = suspects.map((s) => ({
+    file: paths[s.index] ?? `#${s.index}`, split: 'valid', given: vocab[s.given], suggested: vocab[s.suggested], confidence: s.confidence,
+  }));
+  printLabelSuspects(labelSuspects, 'the validation images', log);
   return { calibration: figures, labelSuspects };
+}
+
+/**
+ * The training images' label check, before training: K-fold out-of-fold predictions of a linear
+ * head on the pretrained body's features, read by confident learning; prints the suspects.
+ */
+async function checkTrainingLabels(learn: VisionLearner, k: number, seed: number, log: (s: string) => void):
+  Promise<{ suspects: LabelSuspectFile[]; accuracy: number }> {
+  const train = learn.dls.train as ImageLoader;
+  log(`Checking the training images' labels (${k}-fold linear head on the body's features)…`);
+  const checked = await labelCheck(learn.model.body, train.set, learn.dls.vocab, () => 'train',
+    { k, seed, size: train.size, stats: train.evalTransform.stats, bs: train.bs });
+  log(`  out-of-fold accuracy of the linear head: ${(100 * checked.accuracy).toFixed(1)}%${learn.pretrained ? '' : ' (random weights: the check means little)'}`);
+  printLabelSuspects(checked.suspects, 'the training images', log);
+  return checked;
 }

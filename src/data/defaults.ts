@@ -31,3 +31,7 @@ export const MAX_BS = 1024;
 export const MAX_ASPECT = 16;
 /** How training makes up for unbalanced classes when not told: not at all (see Balance). */
 export const DEFAULT_BALANCE = 'none';
+/** Folds of the training images' label check (--label-check K) when not told: 0, off. */
+export const DEFAULT_LABEL_CHECK = 0;
+/** The most folds --label-check takes: each fold fits a linear head, cheap, but more than 20 adds nothing. */
+export const MAX_LABEL_FOLDS = 20;

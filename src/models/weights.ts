@@ -21,7 +21,10 @@ import { zooEntry, TORCHVISION_BASE_URL, type ZooEntry } from './registry.js';
 export { TORCHVISION_BASE_URL } from './registry.js';
 
 
-/** 'imagenet' for the zoo's published weights, else the path of a .pth or .safetensors file. */
+/**
+ * 'imagenet' for the zoo's published weights, else the path of a .pth or .safetensors file: the
+ * architecture's torchvision state dict, or a model visiontune exported (its body is taken).
+ */
 export type WeightsSpec = 'imagenet' | (string & {});
 
 /** Why weights could not be had; one value per kind of problem. */
@@ -137,10 +140,16 @@ export interface LoadPretrainedOptions extends ResolveOptions {
 export async function loadPretrained(arch: string | ZooEntry, spec: WeightsSpec, o: LoadPretrainedOptions = {}): Promise<Backbone> {
   const entry = entryOf(arch);
   const path = await resolveWeights(entry, spec, o);
-  const { tensors } = loadWeightsFile(path);
+  const { tensors, metadata } = loadWeightsFile(path);
+  const exported = exportedArchitecture(metadata);
+  if (exported !== null && exported !== entry.name) {
+    for (const t of tensors.values()) t.dispose();
+    throw new WeightsError('mismatch', `${path} is a visiontune model of ${exported}, not ${entry.name}: give --arch ${exported}`, { path });
+  }
   const model = entry.build(o.numClasses === undefined ? undefined : { numClasses: o.numClasses });
   try {
-    loadInto(model, tensors, o.numClasses !== undefined);
+    if (exported !== null) loadBody(model, tensors);
+    else loadInto(model, tensors, o.numClasses !== undefined);
   } catch (e) {
     model.dispose();
     if (!(e instanceof StateDictError)) throw e;
@@ -149,6 +158,31 @@ export async function loadPretrained(arch: string | ZooEntry, spec: WeightsSpec,
     for (const t of tensors.values()) t.dispose();
   }
   return model;
+}
+
+// The architecture a visiontune-exported model file records, or null for any other weights file.
+function exportedArchitecture(metadata: Record<string, string>): string | null {
+  if (metadata.visiontune === undefined) return null;
+  try {
+    const arch = (JSON.parse(metadata.visiontune) as { architecture?: unknown }).architecture;
+    return typeof arch === 'string' ? arch : null;
+  } catch {
+    return null;
+  }
+}
+
+// A visiontune model's body (its `body.` keys) into the backbone, strictly; the backbone's own
+// classifier keeps its initialisation, as the model's head is not the zoo's classifier.
+function loadBody(model: Backbone, tensors: StateDict): void {
+  const own = model.stateDict();
+  const bodyKeys = new Set(model.bodyGroups().flat().flatMap(([name]) => [...own.keys()].filter((k) => k.startsWith(`${name}.`))));
+  const body = new Map([...tensors].filter(([k]) => k.startsWith('body.')).map(([k, t]) => [k.slice('body.'.length), t] as const));
+  const missing = [...bodyKeys].filter((k) => !body.has(k));
+  const unexpected = [...body.keys()].filter((k) => !bodyKeys.has(k));
+  const shapes = [...body].filter(([k, t]) => own.has(k) && own.get(k)!.shape.join(',') !== t.shape.join(','))
+    .map(([key, t]) => ({ key, expected: own.get(key)!.shape, got: t.shape }));
+  if (missing.length || unexpected.length || shapes.length) throw new StateDictError(missing, unexpected, shapes);
+  model.loadStateDict(body, { strict: false });
 }
 
 // Strict load. With a new classifier size, the file's keys outside the body are left out when

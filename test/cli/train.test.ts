@@ -19,8 +19,9 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 test('train prints the table and interpretation, exports, writes history and JSON; interpret reads the export', () => {
   const out = path.join(dir, 'out');
   const json = path.join(dir, 'results.json');
-  const r = visiontune(['train', data, ...SMALL, '--epochs', '1', '--out', out, '--json', json]);
+  const r = visiontune(['train', data, ...SMALL, '--epochs', '1', '--label-check', '3', '--out', out, '--json', json]);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Likely label errors among the training images/m);
   assert.match(r.stdout, /^Found 36 images in 3 classes \(train 30, valid 6\)$/m);
   assert.match(r.stdout, /^epoch\s+train_loss\s+valid_loss\s+error_rate\s+time$/m);
   assert.match(r.stdout, /^1\s+\d+\.\d{6}\s+\d+\.\d{6}\s+\d\.\d{6}\s+\d\d:\d\d$/m);
@@ -35,6 +36,8 @@ test('train prints the table and interpretation, exports, writes history and JSO
   assert.equal(results.confusion.matrix.flat().reduce((a: number, b: number) => a + b, 0), 6);
   assert.ok(Array.isArray(results.perClass) && Array.isArray(results.topLosses) && Array.isArray(results.skipped));
   assert.ok(results.timings.totalSeconds > 0);
+  assert.equal(results.labelCheck.folds, 3);
+  assert.ok(results.labelSuspects.every((s: { split: string }) => ['train', 'valid'].includes(s.split)));
 
   const i = visiontune(['interpret', path.join(out, 'model.safetensors'), data, '--bs', '8']);
   assert.equal(i.code, 0, i.stderr);

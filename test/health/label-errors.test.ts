@@ -1,7 +1,7 @@
 // Confident learning on out-of-sample probabilities with planted label flips: the suspects are
 // mostly the flipped items, and they name the true class. (The issue's ≥ 80% recall is for the
-// whole pipeline on generated photos, still to build; the bare threshold rule on this simulated
-// classifier finds about three quarters of the flips with no false suspect.)
+// whole pipeline on generated photos: label-check.test.ts; the bare threshold rule on this
+// simulated, noisier classifier finds about three quarters of the flips with no false suspect.)
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { confidentLearning } from '../../src/health/label-errors.js';
