@@ -1,7 +1,8 @@
 // `npm run demo`: the whole visiontune study on a small built-in example. It draws a folder of
 // pattern photos, fine-tunes a zoo model on it (ImageNet weights when they are cached or can be
 // downloaded, otherwise random weights, said plainly), prints the fastai table and the
-// interpretation, exports the model and predicts one image with the exported file.
+// interpretation, writes a run folder (models, checkpoint, pictures, report.html) and predicts
+// one image with the run's best model.
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { getNumThreads, libtorchVersion } from '../src/torch/index.js';
 const ARCH = 'resnet18';
 const root = path.join(tmpdir(), 'visiontune-demo');
 const data = path.join(root, 'patterns');
-const out = path.join(root, 'out');
+const out = path.join(root, 'run');
 
 console.log(`visiontune demo: libtorch ${libtorchVersion().torch}, ${getNumThreads()} threads`);
 rmSync(root, { recursive: true, force: true });
@@ -39,4 +40,5 @@ await trainCommand({
 }, (s) => console.log(s));
 
 console.log('\nPredicting one photo with the exported model:');
-await predictCommand({ model: path.join(out, 'model.safetensors'), files: [files[0]], topK: 3, json: false }, (s) => console.log(s));
+await predictCommand({ model: path.join(out, 'best.safetensors'), files: [files[0]], topK: 3, json: false }, (s) => console.log(s));
+console.log(`\nThe run folder: ${out} (open ${path.join(out, 'report.html')} in a browser)`);

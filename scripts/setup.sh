@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what visiontune needs and is missing, then builds it; safe to run again and again.
 #   scripts/setup.sh          libtorch, a C++ toolchain, npm packages, the native addon, the TypeScript
-#   scripts/setup.sh --test   also what the tests use: Python PyTorch as a reference
+#   scripts/setup.sh --test   also what the tests use: Python PyTorch as a reference, Chromium for the report
 # With LIBTORCH set (a libtorch folder with include/ and lib/, e.g. a CUDA build), that libtorch
 # is used and none is installed.
 set -euo pipefail
@@ -16,7 +16,7 @@ need() { dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1"); }
 if command -v dpkg >/dev/null 2>&1; then
   need g++; need make; need python3
   if [ -z "${LIBTORCH:-}" ]; then need libtorch-dev; need libopenblas0-openmp; fi
-  if [ "$want_test" = 1 ]; then need python3-torch; need python3-torchvision; fi
+  if [ "$want_test" = 1 ]; then need python3-torch; need python3-torchvision; need chromium; fi
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -10,6 +10,14 @@ export { SimpleCNN } from './models/simple-cnn.js';
 export {
   Learner, defaultSplitter, type DataLoadersLike, type Loader, type Batch, type LearnerOptions, type FineTuneOptions, type FitOptions, type Splitter,
 } from './learner/learner.js';
+export type { FitStart, PlannedFit } from './learner/types.js';
+export { fineTunePlan, oneCycle, type OneCycleOptions, type LearningRate } from './learner/schedule.js';
+export {
+  SaveCheckpoint, saveCheckpoint, readCheckpoint, resumeFrom, type Checkpoint, type CheckpointMeta, type CheckpointPosition, type StatefulCallback,
+} from './learner/checkpoint.js';
+export { buildReport, reportHtml, diagnosisSentences, type RunResults } from './run/report.js';
+export { newRunDir, RUN_FILES } from './run/folder.js';
+export { renderSvg, curvesSpec, lrFindSpec, confusionSpec, perClassSpec } from './run/charts.js';
 export {
   CancelBatchException, CancelTrainException, CancelValidateException, CancelEpochException, CancelFitException,
   type Callback, type EpochRow, type BatchInfo,

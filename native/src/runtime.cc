@@ -2,6 +2,9 @@
 #include "tensor.h"
 #include <chrono>
 #include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <cstring>
+#include <mutex>
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
@@ -29,6 +32,34 @@ static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VT_GUARD(env, {
     at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+    return env.Undefined();
+  })
+}
+
+// The default CPU generator's state (what torch.get_rng_state() returns) as bytes, for checkpoints.
+static Napi::Value RngState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VT_GUARD(env, {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    at::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state = gen.get_state().contiguous();
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, state.data_ptr<uint8_t>(), static_cast<size_t>(state.numel()));
+  })
+}
+
+// setRngState(bytes): puts back a state rngState returned (torch.set_rng_state); libtorch checks its size.
+static Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VT_GUARD(env, {
+    auto bytes = info[0].As<Napi::Buffer<uint8_t>>();
+    at::Tensor state = at::empty({static_cast<int64_t>(bytes.Length())}, at::kByte);
+    std::memcpy(state.data_ptr<uint8_t>(), bytes.Data(), bytes.Length());
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
     return env.Undefined();
   })
 }
@@ -143,6 +174,8 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("rngState", Napi::Function::New(env, RngState));
+  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
   exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
   exports.Set("autocastState", Napi::Function::New(env, AutocastState));

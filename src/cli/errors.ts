@@ -16,11 +16,19 @@ export function printable(s: string): string {
   return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** Training stopped by a signal, its state saved: exit 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports it. */
+export class InterruptedError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+    this.name = 'InterruptedError';
+  }
+}
+
 /** Returns the exit code for an error after printing it as one line on stderr. */
 export function report(e: unknown, stderr: { write(s: string): unknown } = process.stderr): number {
   const err = e instanceof Error ? e : new Error(String(e));
   const line = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
   stderr.write(`visiontune: ${printable(line)}\n`);
   if (process.env.VISIONTUNE_DEBUG) stderr.write(`${err.stack}\n`);
-  return err instanceof UsageError ? 2 : 1;
+  return err instanceof UsageError ? 2 : err instanceof InterruptedError ? err.exitCode : 1;
 }

@@ -1,7 +1,11 @@
 // `visiontune lr-find <data>` and `visiontune interpret <model> <data>`.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import { writeAtomic } from '../io/atomic.js';
+import { RUN_FILES, newRunDir } from '../run/folder.js';
+import { renderSvg, writePng, lrFindSpec } from '../run/charts.js';
+import { writeCharts, writeTopLosses } from '../run/pictures.js';
+import { buildReport, type RunResults } from '../run/report.js';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { makeOutputDir, assertOutputDir } from '../data/folders.js';
@@ -16,43 +20,21 @@ import { printInterpretation } from './report.js';
 import { DEFAULT_VALID_PCT, DEFAULT_SEED } from '../data/defaults.js';
 import type { TrainArgs } from './train.js';
 
-/** An SVG line chart of loss against learning rate (log axis) with the suggestions marked. */
-export function lrFindSvg(r: LrFindResult, width = 640, height = 400): string {
-  const pad = 50;
-  const xs = r.lrs.map(Math.log10);
-  const finite = r.losses.filter(Number.isFinite);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...finite), Math.min(Math.max(...finite), Math.min(...finite) * 4)];
-  const px = (x: number): number => pad + ((x - x0) / Math.max(1e-12, x1 - x0)) * (width - 2 * pad);
-  const py = (y: number): number => height - pad - ((Math.min(y, y1) - y0) / Math.max(1e-12, y1 - y0)) * (height - 2 * pad);
-  const points = xs.map((x, i) => `${px(x).toFixed(1)},${py(r.losses[i]).toFixed(1)}`).join(' ');
-  const colours: Record<string, string> = { valley: '#d62728', minimum: '#2ca02c', steep: '#ff7f0e', slide: '#9467bd' };
-  const marks = Object.entries(r.suggestions).map(([name, lr], i) => {
-    const x = px(Math.log10(lr));
-    return `<line x1="${x}" y1="${pad}" x2="${x}" y2="${height - pad}" stroke="${colours[name]}" stroke-dasharray="4"/>` +
-      `<text x="${width - pad - 150}" y="${pad + 16 * i}" fill="${colours[name]}" font-size="13">${name} ${lr.toExponential(2)}</text>`;
-  }).join('');
-  const ticks = Array.from({ length: Math.floor(x1) - Math.ceil(x0) + 1 }, (_, i) => Math.ceil(x0) + i)
-    .map((e) => `<text x="${px(e)}" y="${height - pad + 18}" font-size="12" text-anchor="middle">1e${e}</text>`).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/>` +
-    `<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${points}"/>${marks}${ticks}` +
-    `<text x="${width / 2}" y="${height - 8}" font-size="13" text-anchor="middle">learning rate (log scale)</text>` +
-    `<text x="14" y="${height / 2}" font-size="13" transform="rotate(-90 14 ${height / 2})" text-anchor="middle">smoothed loss</text></svg>`;
-}
-
 export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads' | 'out'>;
 
-/** Runs lr_find; prints the suggestions; writes lr_find.csv and lr_find.png into `out`. */
+/** Runs lr_find; prints the suggestions; writes lr_find.csv and lr_find.png into `out` (default a new runs/lr_find, runs/lr_find2…). */
 export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   onDownload?: (bytes: number, total: number | null) => void): Promise<LrFindResult> {
-  await assertOutputDir(a.out, a.data);
+  if (a.out !== undefined) await assertOutputDir(a.out, a.data);
   const { learn } = await prepare({ ...a, precision: 'fp32' }, out, [], onDownload);
   const r = await lrFind(learn);
-  await makeOutputDir(a.out);
-  writeFileSync(path.join(a.out, 'lr_find.csv'), lrFindCsv(r));
-  await sharp(Buffer.from(lrFindSvg(r))).png().toFile(path.join(a.out, 'lr_find.png'));
+  const dir = a.out ?? await newRunDir('lr_find');
+  await makeOutputDir(dir);
+  const [csv, png] = [path.join(dir, RUN_FILES.lrFindCsv), path.join(dir, RUN_FILES.lrFind)];
+  writeAtomic(csv, [lrFindCsv(r)]);
+  await writePng(await renderSvg(lrFindSpec(r)), png);
   for (const [name, lr] of Object.entries(r.suggestions)) out(`${name.padEnd(8)} ${lr.toExponential(2)}`);
-  out(`(valley is the default choice) curve in ${path.join(a.out, 'lr_find.csv')}, plot in ${path.join(a.out, 'lr_find.png')}`);
+  out(`(valley is the default choice) curve in ${csv}, plot in ${png}`);
   return r;
 }
 
@@ -64,6 +46,8 @@ export interface InterpretArgs {
   seed?: number;
   bs: number;
   threads?: number;
+  /** Where the pictures and the report go; default a new runs/interpret, runs/interpret2… */
+  out?: string;
   json?: string;
 }
 
@@ -103,5 +87,21 @@ export async function interpretCommand(a: InterpretArgs, out: (s: string) => voi
   out(`${exported.meta.architecture} on ${interp.actual.length} validation images: accuracy ${(100 * interp.accuracy).toFixed(2)}%`);
   const results = { model: a.model, accuracy: interp.accuracy, ...printInterpretation(interp, out), skipped: dls.skipped };
   if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);
+  // The pictures and the report of a run, for this model on these images.
+  if (a.out !== undefined) await assertOutputDir(a.out, a.data);
+  const dir = a.out ?? await newRunDir('interpret');
+  await makeOutputDir(dir);
+  const run: RunResults = {
+    ...results, arch: exported.meta.architecture, weights: a.model, classes: [...dls.vocab], baseLr: null, batchSize: a.bs, epochs: [], data: dls.summary,
+    final: { error_rate: 1 - interp.accuracy, accuracy: interp.accuracy },
+    validation: interp.actual.map((y, i) => ({
+      path: interp.paths?.[i] ?? `#${i}`, actual: dls.vocab[y], predicted: dls.vocab[interp.predicted[i]], probability: interp.predictedProb[i], loss: interp.itemLosses[i],
+    })),
+  };
+  writeAtomic(path.join(dir, RUN_FILES.resultsJson), [`${JSON.stringify(run, null, 2)}\n`]);
+  await writeCharts(run, dir);
+  await writeTopLosses(run, dir);
+  await buildReport(dir);
+  out(`Pictures and report.html in ${dir}`);
   return results;
 }

@@ -2,7 +2,7 @@
 // The `visiontune` command: parses the command line against the declarations in spec.ts, runs a
 // command, turns errors into one line. A command's code (and libtorch with it) loads only after
 // its arguments passed every check.
-import { report, printable } from './errors.js';
+import { report, printable, UsageError } from './errors.js';
 import { command, helpText, parseCommand, type Parsed } from './spec.js';
 import { VERSION } from '../version.js';
 
@@ -15,19 +15,32 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const { modelsCommand } = await import('./models.js');
     modelsCommand(Boolean(values.json), out);
   },
-  train: async ({ values: v, positionals }, out) => {
-    const { trainCommand } = await import('./train.js');
+  train: async ({ values: v, positionals, given }, out) => {
+    const { trainCommand, resumeCommand } = await import('./train.js');
+    const epochs = v.epochs as number | string;
+    if (v.resume !== undefined) {
+      const allowed = new Set(['resume', 'epochs', 'threads', 'save-every', 'json']);
+      const other = [...given].filter((f) => !allowed.has(f));
+      if (other.length) throw new UsageError(`--resume goes on with the run's own settings: --${other[0]} cannot change; only --epochs +N, --threads, --save-every and --json can be given`);
+      if (given.has('epochs') && typeof epochs !== 'string') throw new UsageError(`with --resume, --epochs takes +N (epochs more than the run had), got '${epochs}'`);
+      await resumeCommand({
+        resume: str(v.resume), more: typeof epochs === 'string' ? Number(epochs.slice(1)) : undefined, threads: v.threads as number | undefined,
+        saveEvery: num(v['save-every']), json: v.json as string | undefined,
+      }, out);
+      return;
+    }
+    if (typeof epochs === 'string') throw new UsageError(`--epochs ${epochs} adds epochs to a run: give --resume RUN_DIR`);
     await withDownloadProgress((onProgress) => trainCommand({
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
-      precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe), out: str(v.out),
-      labelCheck: num(v['label-check']),
-      epochs: num(v.epochs), freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
+      precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
+      out: v.out as string | undefined, existOk: Boolean(v['exist-ok']), saveEvery: num(v['save-every']), labelCheck: num(v['label-check']),
+      epochs, freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
     }, out, onProgress));
   },
   'lr-find': async ({ values: v, positionals }, out) => {
     const { lrFindCommand } = await import('./inspect.js');
     await withDownloadProgress((onProgress) => lrFindCommand({
-      data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: str(v.out), size: num(v.size), ...dataArgs(v),
+      data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: v.out as string | undefined, size: num(v.size), ...dataArgs(v),
     }, out, onProgress));
   },
   check: async ({ values: v, positionals }, out) => {
@@ -42,8 +55,12 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     // The split defaults to the one the model file records: only what was given overrides it.
     await interpretCommand({
       model: positionals[0], data: positionals[1], json: v.json as string | undefined, bs: num(v.bs), threads: v.threads as number | undefined,
-      validPct: v['valid-pct'] as number | undefined, seed: v.seed as number | undefined,
+      validPct: v['valid-pct'] as number | undefined, seed: v.seed as number | undefined, out: v.out as string | undefined,
     }, out);
+  },
+  report: async ({ positionals }, out) => {
+    const { buildReport } = await import('../run/report.js');
+    out(`Wrote ${await buildReport(positionals[0])}`);
   },
   predict: async ({ values: v, positionals }, out) => {
     const { predictCommand } = await import('./predict.js');

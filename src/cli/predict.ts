@@ -27,8 +27,10 @@ export interface PredictArgs {
 
 /** The model file an argument names: the file itself, or the model.safetensors inside an output folder `train` wrote. */
 export function modelFileOf(arg: string): string {
-  const inside = path.join(arg, 'model.safetensors');
-  return existsSync(arg) && statSync(arg).isDirectory() && existsSync(inside) ? inside : arg;
+  if (!existsSync(arg) || !statSync(arg).isDirectory()) return arg;
+  // A run folder's best model, else its last, else an older output folder's model.safetensors.
+  for (const name of ['best.safetensors', 'last.safetensors', 'model.safetensors']) if (existsSync(path.join(arg, name))) return path.join(arg, name);
+  return arg;
 }
 
 /** What predict found: each usable image's top classes, and each file it could not use. */

@@ -11,8 +11,8 @@ import type { TrainArgs } from './train.js';
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
 export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance' | 'dedupe'>>,
-  log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void):
-  Promise<{ dls: DataLoaders; learn: VisionLearner; duplicates: DuplicateGroup[] | null }> {
+  log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void,
+  o: { weightsFromCheckpoint?: boolean } = {}): Promise<{ dls: DataLoaders; learn: VisionLearner; duplicates: DuplicateGroup[] | null }> {
   const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read
   if (a.threads !== undefined) setNumThreads(a.threads);
   manualSeed(a.seed);
@@ -28,8 +28,9 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   } else if (a.balance === 'sampler') {
     log('Balance: training draws its images so that every class comes equally often (with replacement)');
   }
-  const weights = a.weights === 'none' ? null : a.weights;
-  if (weights === null) log('Starting from random weights (--weights none).');
+  // A resumed run's weights come from its checkpoint: none are loaded here.
+  const weights = a.weights === 'none' || o.weightsFromCheckpoint ? null : a.weights;
+  if (a.weights === 'none' && !o.weightsFromCheckpoint) log('Starting from random weights (--weights none).');
   // Size and normalisation come with the loaders: the learner takes them from there.
   const learn = await visionLearner(dls, a.arch, {
     weights, bf16: a.precision === 'bf16', classWeights,

@@ -26,6 +26,8 @@ export interface Flag {
   max?: number;
   /** Values inside [min, max] the flag still refuses (--label-check 1: one fold leaves nothing to fit on). */
   exclude?: readonly number[];
+  /** An int flag also takes `+N` (N ≥ 1), returned as the string '+N'. */
+  relative?: boolean;
   /** The values a string flag accepts. */
   choices?: readonly string[];
   /** Words a number flag accepts besides numbers (`auto` for --lr), or a file flag besides files (`imagenet`, `none`). */
@@ -50,6 +52,8 @@ export interface Command {
   flags: readonly Flag[];
   /** What to say when the positionals are wrong. */
   argsError: string;
+  /** A flag whose presence makes the positionals optional (train's --resume). */
+  argsOptionalWith?: string;
 }
 
 const libraryConstants: Record<string, Record<string, unknown>> = { data: dataDefaults, learner: learnerDefaults, models: modelDefaults };
@@ -75,7 +79,10 @@ const F = {
     name: 'weights', kind: 'string', arg: 'W', help: "a zoo architecture's weights: imagenet (the default) or a .pth/.safetensors file",
     words: ['imagenet'], existingFile: true,
   },
-  epochs: { name: 'epochs', kind: 'int', arg: 'N', help: 'unfrozen epochs', default: from('learner.DEFAULT_EPOCHS'), min: 0, max: learnerDefaults.MAX_EPOCHS },
+  epochs: {
+    name: 'epochs', kind: 'int', arg: 'N', help: 'unfrozen epochs; +N with --resume: N epochs more', default: from('learner.DEFAULT_EPOCHS'), min: 0,
+    max: learnerDefaults.MAX_EPOCHS, relative: true,
+  },
   freezeEpochs: { name: 'freeze-epochs', kind: 'int', arg: 'N', help: 'frozen epochs first', default: from('learner.FINE_TUNE_DEFAULTS.freezeEpochs'), min: 0, max: learnerDefaults.MAX_EPOCHS },
   lr: {
     name: 'lr', kind: 'number', arg: 'X', help: "base learning rate, or auto for lr_find's valley", default: from('learner.FINE_TUNE_DEFAULTS.baseLr'),
@@ -105,7 +112,18 @@ const F = {
     default: from('data.DEFAULT_BALANCE'), choices: ['none', 'weights', 'sampler'],
   },
   threads: { name: 'threads', kind: 'int', arg: 'N', help: 'libtorch threads; default every core, or VISIONTUNE_THREADS', min: 1, max: learnerDefaults.MAX_THREADS },
-  out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder', default: from('data.DEFAULT_OUT_DIR'), writableDir: true },
+  out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the run folder; default a new one each run: runs/train, runs/train2, …', writableDir: true },
+  lrFindOut: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder; default a new one: runs/lr_find, runs/lr_find2, …', writableDir: true },
+  interpretOut: { name: 'out', kind: 'string', arg: 'DIR', help: 'where the pictures go; default a new one: runs/interpret, runs/interpret2, …', writableDir: true },
+  existOk: { name: 'exist-ok', kind: 'bool', help: 'write into a given --out that already holds files' },
+  resume: {
+    name: 'resume', kind: 'string', arg: 'RUN_DIR',
+    help: 'go on from the run folder\'s checkpoint with its own settings (no data argument); with --epochs +N, train a finished run N epochs more',
+  },
+  saveEvery: {
+    name: 'save-every', kind: 'int', arg: 'N', help: 'also checkpoint every N training batches (0: at each epoch\'s end only)',
+    default: from('learner.DEFAULT_SAVE_EVERY'), min: 0, max: 1_000_000,
+  },
   jsonFile: { name: 'json', kind: 'string', arg: 'FILE', help: 'machine-readable results', writableFile: true },
   jsonOut: { name: 'json', kind: 'bool', help: 'JSON on stdout instead of text' },
   labelCheck: {
@@ -133,19 +151,21 @@ export const COMMANDS: readonly Command[] = [
     summary: ['the architectures, their size and ImageNet accuracy, and whether their weights are cached'],
   },
   {
-    name: 'train', args: ['data'], argsError: 'train: give one data folder (class folders inside)',
+    name: 'train', args: ['data'], argsError: 'train: give one data folder (class folders inside), or --resume RUN_DIR', argsOptionalWith: 'resume',
     summary: [
       'fine-tune on a folder of class folders: data/<class>/…, or split folders data/train/<class>/… with data/valid',
       '(or val, validation) and/or data/test (held out, evaluated at the end); prints the data summary, the fastai',
-      'table per epoch, the interpretation; writes model.safetensors and history.csv into --out',
+      'table per epoch, the interpretation; writes a run folder: settings.json, results.csv, best.safetensors,',
+      'last.safetensors, checkpoint.safetensors, the pictures and report.html. Ctrl-C saves and stops (exit 130):',
+      'visiontune train --resume RUN_DIR goes on; --resume RUN_DIR --epochs +N trains a finished run N epochs more',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.jsonFile],
+      F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',
     summary: ["fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png in --out"],
-    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.threads, F.out],
+    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.threads, F.lrFindOut],
   },
   {
     name: 'check', args: ['data'], argsError: 'check: give one data folder (class folders inside)',
@@ -161,16 +181,22 @@ export const COMMANDS: readonly Command[] = [
     summary: [
       "an exported model on the data's validation split (by default the split its training held out, as the file",
       "records it), its images made as the model's own were (size and presizing from the file): confusion matrix,",
-      'most confused, top losses, per-class precision/recall/F1 with advice',
+      'most confused, top losses, per-class precision/recall/F1 with advice; the pictures of a run (confusion matrices,',
+      'per class, top losses) and report.html in --out',
     ],
-    flags: [F.splitValidPct, F.splitSeed, F.bs, F.threads, F.jsonFile],
+    flags: [F.splitValidPct, F.splitSeed, F.bs, F.threads, F.interpretOut, F.jsonFile],
+  },
+  {
+    name: 'report', args: ['run'], argsError: 'report: give one run folder (as train writes it)',
+    summary: ['rebuilds report.html in a run folder from its settings.json and results.json'],
+    flags: [],
   },
   {
     name: 'predict', args: ['model', 'images'], variadic: true,
     argsError: 'predict: give a model (a zoo architecture or an exported .safetensors file) and images',
     summary: [
       'the top classes of each image; <model> is a zoo architecture (ImageNet classes) or a model file visiontune',
-      'exported (or the --out folder that holds it); <images> are files, folders (searched recursively) or quoted',
+      'exported (or a run folder: its best.safetensors); <images> are files, folders (searched recursively) or quoted',
       'glob patterns; a file that cannot be used gets a "skipped" line with the reason, and the exit code is 1 only',
       'when nothing could be predicted (--json: {predictions, skipped})',
     ],
@@ -231,7 +257,10 @@ export function parseCommand(c: Command, argv: readonly string[]): Parsed {
     values[f.name] = raw === undefined ? f.default?.value : typeof raw === 'boolean' ? raw : checkValue(f, raw);
   }
   const n = parsed.positionals.length;
-  if (c.variadic ? n < c.args.length - 1 : n !== c.args.length) throw new UsageError(c.argsError);
+  const optional = c.argsOptionalWith !== undefined && given.has(c.argsOptionalWith);
+  if (optional ? n !== 0 : c.variadic ? n < c.args.length - 1 : n !== c.args.length) {
+    throw new UsageError(optional ? `--${c.argsOptionalWith} takes the data folder from the run's settings: give no data argument` : c.argsError);
+  }
   return { values, given, positionals: parsed.positionals };
 }
 
@@ -239,6 +268,11 @@ export function parseCommand(c: Command, argv: readonly string[]): Parsed {
 export function checkValue(f: Flag, raw: string): number | string {
   const flag = `--${f.name}`;
   if (f.words?.includes(raw)) return raw;
+  if (f.relative && /^\+\d+$/.test(raw)) {
+    const n = Number(raw.slice(1));
+    if (n < 1 || (f.max !== undefined && n > f.max)) throw new UsageError(`${flag} ${raw}: N in +N must be from 1 to ${f.max}`);
+    return raw;
+  }
   if (f.kind === 'int' || f.kind === 'number') {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n)) ||

@@ -1,24 +1,40 @@
-// `visiontune train <data>`: the whole study from one command — data summary, optional lr_find,
-// fineTune with the fastai table, over-training check, interpretation, export, history and JSON.
-import { writeFileSync } from 'node:fs';
+// `visiontune train <data>`: the whole study from one command, into a run folder — data summary,
+// optional label check and lr_find, fineTune with the fastai table, over-training check,
+// interpretation, calibration; settings.json, results.csv/json, best/last models, a checkpoint at
+// every epoch (and every --save-every batches), the pictures and report.html. Ctrl-C (SIGINT) or
+// SIGTERM ends the current batch, saves, and exits 130/143; `--resume RUN_DIR` goes on from the
+// checkpoint, `--resume RUN_DIR --epochs +N` trains a finished run N epochs more.
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { zooEntry } from '../models/registry.js';
-import { makeOutputDir, assertOutputDir } from '../data/folders.js';
+import { assertOutputDir, makeOutputDir } from '../data/folders.js';
 import { lrFind, lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
 import { EarlyStopping, KeepBest, overTrainingEpoch } from '../learner/callbacks.js';
 import { diagnose, TrainingError } from '../learner/diagnosis.js';
 import { ProgressBar } from '../learner/progress.js';
 import type { Callback } from '../learner/events.js';
-import { rowsCsv, formatTime } from '../learner/recorder.js';
+import { formatTime } from '../learner/recorder.js';
+import { fineTunePlan } from '../learner/schedule.js';
+import { SaveCheckpoint, readCheckpoint, resumeFrom, saveCheckpoint, type CheckpointPosition } from '../learner/checkpoint.js';
 import type { Balance } from '../data/balance.js';
-import { tidy, type Tensor } from '../torch/index.js';
+import { tidy, getNumThreads, libtorchVersion, type Tensor } from '../torch/index.js';
 import { fitTemperature, calibrate, expectedCalibrationError, nllAt, refusedShare } from '../learner/calibration.js';
 import type { VisionLearner } from '../learner/vision.js';
 import type { ImageLoader } from '../data/loader.js';
+import { showBatch } from '../data/show.js';
 import { confidentLearning } from '../health/label-errors.js';
+import type { DuplicateGroup } from '../health/duplicates.js';
 import { Interpretation } from '../interpret/interpret.js';
-import { UsageError } from './errors.js';
+import { writeAtomic } from '../io/atomic.js';
+import { RUN_FILES, newRunDir, hasContent } from '../run/folder.js';
+import { EpochExtras, resultsCsv } from '../run/results.js';
+import { writeCharts, writeTopLosses } from '../run/pictures.js';
+import { diagnosisSentences, reportHtml, type RunResults } from '../run/report.js';
+import { renderSvg, writePng, lrFindSpec } from '../run/charts.js';
+import { VERSION } from '../version.js';
+import { UsageError, InterruptedError } from './errors.js';
 import { prepare } from './prepare.js';
 import { printInterpretation, printLabelSuspects } from './report.js';
 import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
@@ -43,53 +59,219 @@ export interface TrainArgs {
   memoryFormat: 'channels_last' | 'nchw';
   /** Leave out copies inside the training set and validation/test images copied in training. */
   dedupe?: boolean;
-  /** Folds of the training images' label check before training (see labelCheck); 0 or absent: off. */
-  labelCheck?: number;
   /** How training makes up for unbalanced classes (see Balance). Default none. */
   balance?: Balance;
+  /** Folds of the training images' label check before training (see labelCheck); 0 or absent: off. */
+  labelCheck?: number;
   threads?: number;
-  out: string;
+  /** The run folder; absent: a new one, runs/train, runs/train2, … */
+  out?: string;
+  /** Write into a given --out that already holds files. */
+  existOk?: boolean;
+  /** Also checkpoint every this many training batches (0 or absent: at each epoch's end only). */
+  saveEvery?: number;
   json?: string;
   /** Write nothing but the table and errors. */
   quiet?: boolean;
 }
 
-/** Runs the study; returns the JSON results it writes with --json. */
-export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDownload?: (bytes: number, total: number | null) => void):
-  Promise<Record<string, unknown>> {
+/** `--resume RUN_DIR [--epochs +N]`: what may change when a run goes on; the rest comes from its settings.json. */
+export interface ResumeArgs {
+  resume: string;
+  /** Epochs to add to a finished run (--epochs +N); absent: finish an interrupted one. */
+  more?: number;
+  threads?: number;
+  saveEvery?: number;
+  json?: string;
+  quiet?: boolean;
+}
+
+/** settings.json: every option after defaults, the plan as it stands, the data, the versions and the machine. */
+export interface RunSettings {
+  command: 'train';
+  visiontuneVersion: string;
+  libtorchVersion: string;
+  created: string;
+  args: Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> & { out: string };
+  /** The learning rate used (lr_find's valley with --lr auto) and the epochs added by --resume … --epochs +N. */
+  plan: { baseLr: number | null; extend: number[] };
+  machine: { threads: number; cpus: number; cpu: string; platform: string; precision: string };
+  data?: unknown;
+}
+
+type Log = (s: string) => void;
+type Signals = Pick<NodeJS.Process, 'on' | 'off'>;
+
+/** Runs the study in a new run folder; returns the results it writes to results.json (and --json). */
+export async function trainCommand(a: TrainArgs, out: Log, onDownload?: (bytes: number, total: number | null) => void, signals: Signals = process):
+  Promise<RunResults> {
+  if (a.out !== undefined) {
+    await assertOutputDir(a.out, a.data);
+    if (hasContent(a.out) && !a.existOk) {
+      throw new UsageError(`--out ${a.out} already holds files: give --exist-ok to write into it, --resume ${a.out} to continue the run there, or another --out`);
+    }
+  }
+  const settings: RunSettings = {
+    command: 'train', visiontuneVersion: VERSION, libtorchVersion: libtorchVersion().torch, created: new Date().toISOString(),
+    args: { ...withoutRunFlags(a), out: a.out ?? '' }, plan: { baseLr: typeof a.lr === 'number' ? a.lr : null, extend: [] },
+    machine: { threads: 0, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.arch()}`, precision: a.precision },
+  };
+  return runTraining(settings, a.out ?? null, null, a, out, onDownload, signals);
+}
+
+/** Goes on with the run in `a.resume` from its checkpoint: an interrupted run to its end, or a finished one `more` epochs further. */
+export async function resumeCommand(a: ResumeArgs, out: Log, signals: Signals = process): Promise<RunResults> {
+  const dir = a.resume;
+  const settingsFile = path.join(dir, RUN_FILES.settings);
+  const ckptFile = path.join(dir, RUN_FILES.checkpoint);
+  if (!existsSync(settingsFile)) throw new UsageError(`--resume ${dir}: not a run folder (no ${RUN_FILES.settings})`);
+  if (!existsSync(ckptFile)) throw new UsageError(`--resume ${dir}: the run saved no checkpoint (it stopped before its first epoch ended); start it again`);
+  const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as RunSettings;
+  const ckpt = readCheckpoint(ckptFile);
+  const finished = Boolean(ckpt.meta.extra.finished);
+  if (finished && !a.more) {
+    for (const t of ckpt.tensors.values()) t.dispose();
+    throw new UsageError(`--resume ${dir}: the run is finished; give --epochs +N to train it N epochs more`);
+  }
+  if (a.more) settings.plan.extend.push(a.more);
+  const args: TrainArgs & { out: string } = { ...settings.args, out: dir, threads: a.threads ?? settings.args.threads, saveEvery: a.saveEvery, json: a.json, quiet: a.quiet };
+  return runTraining(settings, dir, { ckpt, finished }, args, out, undefined, signals);
+}
+
+const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> => {
+  const { json: _j, quiet: _q, existOk: _e, saveEvery: _s, ...rest } = a;
+  return rest;
+};
+
+// The study itself, new or resumed, in `dir`.
+async function runTraining(settings: RunSettings, outDir: string | null, resumed: { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean } | null,
+  a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals): Promise<RunResults> {
   const started = performance.now();
   const log = a.quiet ? () => undefined : out;
+  let dir = outDir ?? '';
+  const file = (name: string): string => path.join(dir, name);
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
   const keep = stop ? new KeepBest() : null;
-  const callbacks: Callback[] = [new ProgressBar(), ...(stop && keep ? [stop, keep] : [])];
-  await assertOutputDir(a.out, a.data);
-  const { dls, learn, duplicates } = await prepare(a, log, callbacks, onDownload);
+  let learnRef: VisionLearner | null = null;
+  let bestLoss = Infinity;
+  const writeResultsCsv = (): void => writeAtomic(file(RUN_FILES.results), [resultsCsv(learnRef!.history)]);
+  // At each save: the last model, the best by valid loss, and the table so far.
+  const checkpoint = new SaveCheckpoint(() => file(RUN_FILES.checkpoint), {
+    every: a.saveEvery ?? 0, fit: () => learnRef!.planFit, extra: () => ({ baseLr: settings.plan.baseLr, finished: false }),
+    onSave: (pos) => {
+      const learn = learnRef!;
+      writeResultsCsv();
+      if (pos.batch !== 0) return; // mid-epoch: the checkpoint alone
+      learn.export(file(RUN_FILES.last));
+      const row = learn.recorder.lastRow;
+      const loss = row && Number.isFinite(row.valid_loss) ? row.valid_loss : NaN;
+      if (loss < bestLoss || (Number.isNaN(loss) && !existsSync(file(RUN_FILES.best))) || Number.isNaN(bestLoss)) {
+        bestLoss = Number.isNaN(loss) ? NaN : loss;
+        learn.export(file(RUN_FILES.best));
+      }
+    },
+  });
+  const callbacks: Callback[] = [new ProgressBar(), new EpochExtras(), checkpoint, ...(stop && keep ? [stop, keep] : [])];
+  const { dls, learn, duplicates } = await prepare({ ...a, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload, { weightsFromCheckpoint: Boolean(resumed) });
+  learnRef = learn;
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
   }
-  await makeOutputDir(a.out);
+  // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
+  dir = outDir ?? await newRunDir('train');
+  await makeOutputDir(dir);
+  settings.args.out = dir;
+  settings.machine.threads = getNumThreads();
+  settings.data = dls.summary;
+  const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
+  writeSettings();
   const entry = zooEntry(a.arch);
-  log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${a.weights === 'none' ? 'random' : a.weights} weights; ` +
-    `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dls.train.bs} at ${a.size} px per epoch`);
+  log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${resumed ? 'weights from the checkpoint' : a.weights === 'none' ? 'random weights' : `${a.weights} weights`}; ` +
+    `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dls.train.bs} at ${a.size} px per epoch; run folder ${dir}`);
 
-  const trainingSuspects = a.labelCheck ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
+  const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
 
   let found: LrFindResult | null = null;
-  let baseLr: number;
-  if (a.lr === 'auto') {
+  if (settings.plan.baseLr === null) {
     log('Finding a learning rate (lr_find)…');
     found = await lrFind(learn);
     const s = found.suggestions;
     log(`lr_find: valley ${s.valley.toExponential(2)}, minimum ${s.minimum.toExponential(2)}, steep ${s.steep.toExponential(2)}, ` +
       `slide ${s.slide.toExponential(2)}; using the valley`);
-    baseLr = s.valley;
-    writeFileSync(path.join(a.out, 'lr_find.csv'), lrFindCsv(found));
-  } else {
-    baseLr = a.lr;
+    settings.plan.baseLr = s.valley;
+    writeAtomic(file(RUN_FILES.lrFindCsv), [lrFindCsv(found)]);
+    await writePng(await renderSvg(lrFindSpec(found)), file(RUN_FILES.lrFind));
+    writeSettings();
+  }
+  const baseLr = settings.plan.baseLr;
+  if (!resumed) await showBatch(dls.train, file(RUN_FILES.trainBatch), { maxN: 16 });
+
+  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs }, settings.plan.extend);
+  let resume: { fit: number; start: ReturnType<typeof resumeFrom> } | undefined;
+  if (resumed) {
+    const pos = resumed.ckpt.meta.position;
+    // A finished run goes on with the fit just added; an interrupted one where it stopped.
+    const fit = resumed.finished ? plan.length - 1 : pos.fit;
+    const start = resumeFrom(learn, resumed.ckpt);
+    resume = { fit, start: resumed.finished ? { ...start, epoch: 0, batch: 0 } : start };
+    bestLoss = Math.min(...learn.history.map((r) => (Number.isFinite(r.valid_loss) ? r.valid_loss : Infinity)));
+    log(resumed.finished ? `Training ${settings.plan.extend.at(-1)} epochs more (a new one-cycle), from epoch ${learn.history.length}:`
+      : `Resuming at epoch ${learn.history.length}${pos.batch ? `, batch ${pos.batch + 1} of ${dls.train.length}` : ''}:`);
+    learn.recorder.logTable(learn);
+    writeSettings();
   }
 
-  const rows = await learn.fineTune(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs });
+  // Ctrl-C or SIGTERM: the current batch ends, everything is saved; a second one stops at once.
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    signalled = sig;
+    process.stderr.write(`\n${sig}: stopping at the end of this batch and saving (again to stop at once)…\n`);
+    checkpoint.requestStop();
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.on(sig, onSignal);
+  try {
+    await learn.fitPlan(plan, resume);
+  } finally {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.off(sig, onSignal);
+  }
+  const rows = learn.history;
+
+  const results: RunResults = {
+    arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: dls.train.bs,
+    lrFind: found ?? readLrFind(file(RUN_FILES.lrFindCsv)),
+    epochs: rows.map((r) => ({ ...r, time: formatTime(r.time) as unknown as number, seconds: r.time })),
+    curves: { losses: learn.recorder.losses, smoothLosses: learn.recorder.smoothLosses, batchesPerEpoch: dls.train.length },
+    divergence: learn.divergence,
+    data: dls.summary,
+    duplicates,
+    labelCheck: trainingSuspects && { folds: a.labelCheck, outOfFoldAccuracy: trainingSuspects.accuracy },
+    labelSuspects: trainingSuspects?.suspects ?? [],
+    skipped: dls.skipped,
+    timings: { totalSeconds: (performance.now() - started) / 1000 },
+    model: null,
+  };
+  const writeResults = async (): Promise<void> => {
+    results.diagnosis = diagnosisSentences(results);
+    const text = `${JSON.stringify(results, null, 2)}\n`;
+    writeAtomic(file(RUN_FILES.resultsJson), [text]);
+    if (a.json) writeAtomic(a.json, [text]);
+    await writeCharts(results, dir);
+    await writeTopLosses(results, dir);
+    writeAtomic(file(RUN_FILES.report), [await reportHtml(results, settings as unknown as Record<string, unknown>, `visiontune run ${path.basename(path.resolve(dir))}`)]);
+  };
+
+  if (checkpoint.stopped) {
+    const pos = checkpoint.lastPosition;
+    results.interrupted = { signal: signalled ?? 'stop', epoch: rows.length, batch: pos?.batch ?? 0 };
+    writeResultsCsv();
+    await writeResults();
+    learn.opt?.dispose();
+    throw new InterruptedError(`stopped by ${signalled}; saved ${file(RUN_FILES.checkpoint)}, ${RUN_FILES.last}, ${RUN_FILES.results} and ${RUN_FILES.report}: ` +
+      `resume with visiontune train --resume ${dir}`, signalled === 'SIGTERM' ? 143 : 130);
+  }
+
   if (stop?.message) log(stop.message);
   const diagnosis = diagnose(rows, learn.divergence, { baseLr, hasValidation });
   log(diagnosis);
@@ -97,27 +279,14 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
   const kept = keep && keep.bestEpoch >= 0 ? rows.find((r) => r.epoch === keep.bestEpoch) : undefined;
   if (kept && kept !== rows[rows.length - 1]) log(`Kept the weights of epoch ${kept.epoch}, the best valid loss (${kept.valid_loss.toFixed(6)}).`);
   const last = kept ?? rows[rows.length - 1];
-  const results: Record<string, unknown> = {
-    arch: a.arch, weights: a.weights, classes: dls.vocab, baseLr, batchSize: dls.train.bs,
-    lrFind: found && { suggestions: found.suggestions },
-    epochs: rows.map((r) => ({ ...r, time: formatTime(r.time), seconds: r.time })),
-    final: { epoch: last?.epoch, valid_loss: last?.valid_loss, error_rate: last?.error_rate },
-    divergence: learn.divergence,
-    overTraining: { epoch: hasValidation && !learn.divergence ? overTrainingEpoch(rows) : null, summary: diagnosis },
-    earlyStopping: stop?.message ?? null,
-    data: dls.summary,
-    duplicates,
-    labelCheck: trainingSuspects && { folds: a.labelCheck, outOfFoldAccuracy: trainingSuspects.accuracy },
-    labelSuspects: trainingSuspects?.suspects ?? [],
-    skipped: dls.skipped,
-    timings: { totalSeconds: (performance.now() - started) / 1000, epochSeconds: rows.map((r) => r.time) },
-    model: null,
-  };
-  const writeJson = (): void => { if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`); };
+  results.final = { epoch: last?.epoch, valid_loss: last?.valid_loss, error_rate: last?.error_rate };
+  results.overTraining = { epoch: hasValidation && !learn.divergence ? overTrainingEpoch(rows) : null, summary: diagnosis };
+  results.earlyStopping = stop?.message ?? null;
   if (learn.divergence) {
-    // The weights are NaN or far off: nothing joins the output folder (a model or history there
-    // stays a matching pair from an earlier run), and the run fails with the diagnosis.
-    writeJson();
+    // The weights are NaN or far off: no model joins the run folder (best and last, if any, are
+    // from the epochs before), and the run fails with the diagnosis.
+    writeResultsCsv();
+    await writeResults();
     learn.opt?.dispose();
     throw new TrainingError(`training diverged (${learn.divergence.reason}); no model written: lower the learning rate (--lr ${baseLr.toExponential(1)} ` +
       'is too high; run visiontune lr-find, or use --lr auto)');
@@ -129,7 +298,11 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     try {
       const interp = await Interpretation.fromLearner(learn, dls.valid, preds);
       Object.assign(results, printInterpretation(interp, log));
-      (results.final as Record<string, unknown>).accuracy = interp.accuracy;
+      results.final.accuracy = interp.accuracy;
+      results.validation = interp.actual.map((y, i) => ({
+        path: interp.paths?.[i] ?? `#${i}`, actual: dls.vocab[y], predicted: dls.vocab[interp.predicted[i]], probability: interp.predictedProb[i], loss: interp.itemLosses[i],
+      }));
+      results.leaks = leakErrors(results.validation, duplicates);
       const checked = calibrateAndCheckLabels(learn, preds, interp.paths ?? [], log);
       Object.assign(results, checked, { labelSuspects: [...(trainingSuspects?.suspects ?? []), ...checked.labelSuspects] });
     } finally {
@@ -146,15 +319,35 @@ export async function trainCommand(a: TrainArgs, out: (s: string) => void, onDow
     results.test = { images: n, loss: test.loss, ...test.metrics };
   }
 
-  const modelFile = path.join(a.out, 'model.safetensors');
-  const historyFile = path.join(a.out, 'history.csv');
-  learn.export(modelFile);
-  writeFileSync(historyFile, rowsCsv(rows, learn.columns));
-  results.model = modelFile;
-  log(`\nExported ${modelFile}; history in ${historyFile}`);
-  writeJson();
+  // The model in memory (the best epoch's with keep-best, else the last) gets the temperature;
+  // the finished checkpoint lets --epochs +N go on from it.
+  learn.export(file(kept ? RUN_FILES.best : RUN_FILES.last));
+  if (!kept && rows.length && bestLoss === rows[rows.length - 1].valid_loss) learn.export(file(RUN_FILES.best));
+  const end: CheckpointPosition = { fit: plan.length - 1, epoch: plan[plan.length - 1].nEpoch, batch: 0, loaderEpoch: dls.train.epochsStarted };
+  saveCheckpoint(learn, file(RUN_FILES.checkpoint), end, { baseLr, finished: true });
+  writeResultsCsv();
+  results.model = file(RUN_FILES.best);
+  results.timings = { totalSeconds: (performance.now() - started) / 1000 };
+  await writeResults();
+  log(`\nRun folder ${dir}: best.safetensors, last.safetensors, results.csv, report.html and the pictures`);
   learn.opt?.dispose();
   return results;
+}
+
+/** The validation error rate with the leaked images (a copy in training) and without them; null without leaks. */
+function leakErrors(items: readonly { path: string; actual: string; predicted: string }[], groups: readonly DuplicateGroup[] | null): RunResults['leaks'] {
+  const leaked = new Set((groups ?? []).filter((g) => g.kinds.includes('leak')).flatMap((g) => g.items.filter((it) => it.split !== 'train').map((it) => it.path)));
+  if (leaked.size === 0) return null;
+  const error = (xs: readonly { actual: string; predicted: string }[]): number | null => (xs.length ? xs.filter((v) => v.actual !== v.predicted).length / xs.length : null);
+  const rest = items.filter((v) => !leaked.has(v.path));
+  return { leaked: items.length - rest.length, errorRate: error(items) ?? NaN, errorRateWithout: error(rest) };
+}
+
+/** Reads lr_find.csv back (a resumed run's report shows the curve its start measured); null when there is none. */
+function readLrFind(csv: string): LrFindResult | null {
+  if (!existsSync(csv)) return null;
+  const rows = readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+  return rows.length ? { lrs: rows.map((r) => r[0]), losses: rows.map((r) => r[1]), suggestions: {} as LrFindResult['suggestions'] } : null;
 }
 
 /**

@@ -14,7 +14,7 @@ export const DEFAULT_BS = 32;
 export const DEFAULT_SIZE = 224;
 /** fastai's presizing item size: large enough that the batch crop to 224 has room to move. */
 export const DEFAULT_ITEM_SIZE = 460;
-/** The default output folder of `train` and `lr-find`: never read as data, marker or not. */
+/** The output folder of `train` and `lr-find` before run folders (visiontune ≤ 0.x): still never read as data, marker or not. */
 export const DEFAULT_OUT_DIR = 'visiontune-out';
 
 /**
@@ -35,3 +35,5 @@ export const DEFAULT_BALANCE = 'none';
 export const DEFAULT_LABEL_CHECK = 0;
 /** The most folds --label-check takes: each fold fits a linear head, cheap, but more than 20 adds nothing. */
 export const MAX_LABEL_FOLDS = 20;
+/** Where runs go when --out is not given: runs/train, runs/train2, … (and runs/lr_find…). */
+export const DEFAULT_RUNS_DIR = 'runs';

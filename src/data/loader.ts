@@ -57,6 +57,7 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   readonly aug: AugOptions | null;
   readonly timing: LoaderTiming = { batches: 0, waitMs: 0 };
   #epoch = 0;
+  #startBatch = 0;
   #bad = new Set<number>();
 
   /** `skipped` is shared with the DataLoaders: files that fail when decoded again are added to it. */
@@ -87,12 +88,28 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ImageBatch> {
-    return this.epoch(this.#epoch++);
+    const from = this.#startBatch;
+    this.#startBatch = 0;
+    return this.epoch(this.#epoch++, from);
   }
 
-  /** Returns the batches of epoch `e` (0-based) without moving the loader's own epoch count. */
-  async *epoch(e: number): AsyncGenerator<ImageBatch> {
-    const rand = seededRandom(epochSeed(this.o.seed ?? DEFAULT_SEED, e));
+  /** Epochs iterated so far: the next iteration runs epoch `epochsStarted` (0-based). */
+  get epochsStarted(): number { return this.#epoch; }
+
+  /** Makes the next iteration run epoch `epoch` from its batch `batch` on, as if the batches before had been taken: how a resumed fit continues. */
+  resumeAt(epoch: number, batch = 0): void {
+    this.#epoch = epoch;
+    this.#startBatch = batch;
+  }
+
+  /**
+   * Returns the batches of epoch `e` (0-based) from batch `from` on, without moving the loader's
+   * own epoch count. The order comes from the epoch's seed, each batch's crops and augmentation
+   * from its own, so a batch is the same whether the ones before it were taken or not.
+   */
+  async *epoch(e: number, from = 0): AsyncGenerator<ImageBatch> {
+    const seed = epochSeed(this.o.seed ?? DEFAULT_SEED, e);
+    const rand = seededRandom(seed);
     let order = this.set.items.map((_, i) => i).filter((i) => !this.#bad.has(i));
     if (this.o.balancedSampler && this.train) {
       const labels = order.map((i) => this.set.items[i].label);
@@ -108,6 +125,9 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
       if (this.dropLast && s + this.bs > order.length) break;
       batches.push(order.slice(s, s + this.bs));
     }
+    const batchSeeds = batches.map((_, k) => epochSeed(seed, k));
+    batches.splice(0, from);
+    batchSeeds.splice(0, from);
     const ahead = Math.max(1, this.o.prefetch ?? 2);
     const fetch = (k: number): Promise<(RawImage | Skipped)[]> =>
       Promise.all(batches[k].map((i) => itemPixels(this.set.items[i], this.set)));
@@ -118,7 +138,7 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
       const start = performance.now();
       const pixels = await (pending.shift() as Promise<(RawImage | Skipped)[]>);
       if (k + ahead < batches.length) pending.push(fetch(k + ahead));
-      const batch = this.#collate(batches[k], pixels, rand);
+      const batch = this.#collate(batches[k], pixels, seededRandom(batchSeeds[k]));
       this.timing.waitMs += performance.now() - start;
       this.timing.batches++;
       if (batch) yield batch;

@@ -1,9 +1,13 @@
-// showBatch: a PNG grid of one batch as the model sees it (augmented, then un-normalised), each
-// image captioned with its label — to check augmentation and labels by eye.
+// Pictures of images: showBatch, a grid of one batch as the model sees it (augmented, then
+// un-normalised), each image captioned with its label — to check augmentation and labels by eye
+// (fastai's show_batch); the grid itself, for top losses too; items' pictures and thumbnails.
 import sharp, { type OverlayOptions } from 'sharp';
 import { tidy, tensor, type Tensor } from '../torch/index.js';
 import { IMAGENET_STATS } from './augment.js';
 import type { ImageLoader } from './loader.js';
+import { itemPixels, type PresizedItem, type PresizedSet } from './presize.js';
+import { cropSquares } from './transform.js';
+import { writeAtomic } from '../io/atomic.js';
 
 export interface ShowBatchOptions {
   /** Most images shown. Default 16. */
@@ -19,7 +23,40 @@ const GAP_PX = 4;
 
 const escapeXml = (s: string): string => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** Writes the grid to `file` (PNG) and returns the number of images in it. */
+/** One picture of a grid: its pixels (RGB, interleaved, `width` × `height`) and the lines under it. */
+export interface GridTile {
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+  caption: readonly string[];
+}
+
+/**
+ * Writes tiles as a grid to `file` (PNG or JPEG, by its extension) with each caption under its
+ * picture; `cols` default the square root of the count, rounded up. Written atomically.
+ */
+export async function writeGrid(tiles: readonly GridTile[], file: string, cols = Math.ceil(Math.sqrt(tiles.length))): Promise<void> {
+  const lines = Math.max(1, ...tiles.map((t) => t.caption.length));
+  const w = Math.max(1, ...tiles.map((t) => t.width));
+  const h = Math.max(1, ...tiles.map((t) => t.height));
+  const cellW = w + GAP_PX;
+  const cellH = h + lines * CAPTION_PX + GAP_PX;
+  const rows = Math.max(1, Math.ceil(tiles.length / cols));
+  const overlays: OverlayOptions[] = [];
+  tiles.forEach((t, i) => {
+    const left = (i % cols) * cellW + GAP_PX / 2;
+    const top = Math.floor(i / cols) * cellH + GAP_PX / 2;
+    overlays.push({ input: Buffer.from(t.pixels.buffer, t.pixels.byteOffset, t.width * t.height * 3), raw: { width: t.width, height: t.height, channels: 3 }, left, top });
+    const text = t.caption.map((c, k) => `<text x="${w / 2}" y="${(k + 1) * CAPTION_PX - 6}" font-family="DejaVu Sans, sans-serif" font-size="${Math.min(15, Math.max(9, Math.floor(w / 12)))}" ` +
+      `text-anchor="middle" fill="#000">${escapeXml(c)}</text>`).join('');
+    overlays.push({ input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${lines * CAPTION_PX}">${text}</svg>`), left, top: top + h });
+  });
+  const image = sharp({ create: { width: cols * cellW, height: rows * cellH, channels: 3, background: '#ffffff' } }).composite(overlays);
+  const bytes = await (/\.jpe?g$/i.test(file) ? image.jpeg({ quality: 90 }) : image.png()).toBuffer();
+  writeAtomic(file, [bytes]);
+}
+
+/** Writes the grid of the loader's first batch of epoch `o.epoch` to `file` (PNG or JPEG) and returns the number of images in it. */
 export async function showBatch(dl: ImageLoader, file: string, o: ShowBatchOptions = {}): Promise<number> {
   const it = dl.epoch(o.epoch ?? 0);
   const first = await it.next();
@@ -38,27 +75,29 @@ export async function showBatch(dl: ImageLoader, file: string, o: ShowBatchOptio
   const labels = y.toArray().slice(0, n).map((i) => dl.vocab[i] ?? String(i));
   x.dispose();
   y.dispose();
-  const cols = o.cols ?? Math.ceil(Math.sqrt(n));
-  const rows = Math.ceil(n / cols);
-  const cellW = s + GAP_PX;
-  const cellH = s + CAPTION_PX + GAP_PX;
-  const overlays: OverlayOptions[] = [];
-  for (let i = 0; i < n; i++) {
-    const left = (i % cols) * cellW + GAP_PX / 2;
-    const top = Math.floor(i / cols) * cellH + GAP_PX / 2;
-    overlays.push({
-      input: Buffer.from(pixels.buffer, i * s * s * 3, s * s * 3),
-      raw: { width: s, height: s, channels: 3 },
-      left, top,
-    });
-    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${s}" height="${CAPTION_PX}">` +
-      `<text x="${s / 2}" y="${CAPTION_PX - 6}" font-family="sans-serif" font-size="15" text-anchor="middle" fill="#000">` +
-      `${escapeXml(labels[i])}</text></svg>`;
-    overlays.push({ input: Buffer.from(svg), left, top: top + s });
-  }
-  await sharp({ create: { width: cols * cellW, height: rows * cellH, channels: 3, background: '#ffffff' } })
-    .composite(overlays)
-    .png()
-    .toFile(file);
+  const tiles = labels.map((label, i) => ({ pixels: pixels.subarray(i * s * s * 3, (i + 1) * s * s * 3), width: s, height: s, caption: [label] }));
+  await writeGrid(tiles, file, o.cols);
   return n;
+}
+
+/**
+ * Returns an item's picture as validation shows it — the centre square of its presized image —
+ * resized to `side` pixels, as interleaved RGB (for writeGrid or a thumbnail); null when its file
+ * no longer decodes.
+ */
+export async function itemPicture(item: PresizedItem, set: Pick<PresizedSet, 'itemSize' | 'method' | 'maxPixels'>, side: number): Promise<GridTile['pixels'] | null> {
+  const img = await itemPixels(item, set);
+  if (!('data' in img)) return null;
+  const s = Math.min(img.height, img.width);
+  const chw = cropSquares([img], s);
+  const hwc = new Uint8Array(s * s * 3);
+  for (let c = 0; c < 3; c++) for (let i = 0; i < s * s; i++) hwc[i * 3 + c] = chw[c * s * s + i];
+  const { data } = await sharp(hwc, { raw: { width: s, height: s, channels: 3 } }).resize(side, side).raw().toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+/** Returns RGB pixels as a small JPEG in a data URI, for pages that must work offline. */
+export async function jpegDataUri(pixels: Uint8Array, width: number, height: number): Promise<string> {
+  const jpeg = await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+  return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
 }

@@ -7,6 +7,7 @@ import { parseSafetensors } from './safetensors.js';
 export { CheckpointError, readSource, type CheckpointErrorReason } from './errors.js';
 export { loadTorchCheckpoint, sniffTorchFormat, ALLOWED_GLOBALS, type TorchFormat } from './torch-checkpoint.js';
 export { readSafetensors, parseSafetensors, parseSafetensorsHeader, writeSafetensors, MAX_HEADER_BYTES, type SafetensorsFile, type SafetensorsHeader } from './safetensors.js';
+export { writeAtomic, syncDir } from './atomic.js';
 
 /** A weight file's tensors, with the format it was read as. */
 export interface WeightsFile {

@@ -1,8 +1,6 @@
 // safetensors: 8-byte little-endian header length, a JSON header, then the tensors' bytes, laid
 // end to end. Reading validates as strictly as the reference implementation; writing is atomic.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import nodePath from 'node:path';
+import { writeAtomic } from './atomic.js';
 import type { Tensor } from '../torch/index.js';
 import { itemSize, type DType } from '../torch/dtype.js';
 import type { StateDict } from '../nn/module.js';
@@ -164,8 +162,8 @@ function checkLayout(entries: Entry[], dataLength: number, fail: Fail): void {
 }
 
 /**
- * Writes tensors (and string metadata) to a safetensors file: to a temporary file in the same
- * folder, then renamed over `path`, so readers never see half a file. Synchronous; throws CheckpointError.
+ * Writes tensors (and string metadata) to a safetensors file atomically (see writeAtomic): readers
+ * never see half a file. Synchronous; throws CheckpointError.
  */
 export function writeSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>,
   metadata?: Record<string, string>): void {
@@ -192,29 +190,18 @@ export function writeSafetensors(path: string, tensors: Map<string, Tensor> | Re
   const lengthBytes = Buffer.alloc(8);
   lengthBytes.writeBigUInt64LE(BigInt(json.length));
 
-  const dir = nodePath.dirname(path);
-  const temp = nodePath.join(dir, `.${nodePath.basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fd: number | null = null;
   try {
-    fd = openSync(temp, 'wx');
-    writeAll(fd, lengthBytes);
-    writeAll(fd, json);
-    for (const [, x] of items) writeAll(fd, tensorToBytes(x));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(temp, path);
+    writeAtomic(path, (function* chunks() {
+      yield lengthBytes;
+      yield json;
+      for (const [, x] of items) yield tensorToBytes(x);
+    })());
   } catch (e) {
-    if (fd !== null) closeSync(fd);
-    try { unlinkSync(temp); } catch { /* never created, or already renamed */ }
     if (e instanceof CheckpointError) throw e;
     fail('io', `cannot write the safetensors file: ${(e as Error).message}`);
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
-}
 
 // The keys of the outermost JSON object, in the order written (JSON.parse silently keeps the
 // last of duplicates and reorders integer-like keys). `json` is already known to parse.

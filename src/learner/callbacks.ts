@@ -1,7 +1,7 @@
 // fastai's trackers — early stopping, keep-best, reduce-LR-on-plateau — and an over-training
 // detector. Each monitors a column of the table (valid_loss by default); a name with "loss" or
 // "error" in it is better smaller. The best value resets at each fit.
-import type { Tensor } from '../torch/index.js';
+import { keep, type Tensor } from '../torch/index.js';
 import type { Callback, EpochRow, Learner } from './learner.js';
 
 export interface TrackerOptions {
@@ -22,6 +22,23 @@ abstract class Tracker implements Callback {
   }
 
   get smallerIsBetter(): boolean { return /loss|error/.test(this.monitor); }
+
+  /** The name a checkpoint keeps its state under (see StatefulCallback). */
+  get stateName(): string { return this.constructor.name; }
+
+  stateDict(): { json: unknown; tensors?: Map<string, Tensor> } {
+    return { json: { best: this.best, bestEpoch: this.bestEpoch, ...this.extraState() } };
+  }
+
+  loadStateDict(json: unknown, _tensors: Map<string, Tensor>): void {
+    const s = json as { best: number | null; bestEpoch: number } & Record<string, number>;
+    this.best = s.best ?? Infinity; // JSON writes Infinity as null
+    this.bestEpoch = s.bestEpoch;
+    this.loadExtraState(s);
+  }
+
+  protected extraState(): Record<string, number> { return {}; }
+  protected loadExtraState(_s: Record<string, number>): void { /* nothing more by default */ }
 
   beforeFit(_learn: Learner): void {
     this.best = Infinity;
@@ -55,6 +72,9 @@ export class EarlyStopping extends Tracker {
     super(o);
     this.patience = o.patience ?? 1;
   }
+
+  protected override extraState(): Record<string, number> { return { wait: this.#wait }; }
+  protected override loadExtraState(s: Record<string, number>): void { this.#wait = s.wait ?? 0; }
 
   override beforeFit(learn: Learner): void {
     super.beforeFit(learn);
@@ -92,6 +112,16 @@ export class KeepBest extends Tracker {
     this.#drop();
   }
 
+  override stateDict(): { json: unknown; tensors?: Map<string, Tensor> } {
+    return { ...super.stateDict(), tensors: this.#weights ?? undefined };
+  }
+
+  override loadStateDict(json: unknown, tensors: Map<string, Tensor>): void {
+    super.loadStateDict(json, tensors);
+    this.#drop();
+    if (tensors.size > 0) this.#weights = new Map([...tensors].map(([k, t]) => [k, keep(t.clone())]));
+  }
+
   #drop(): void {
     for (const t of this.#weights?.values() ?? []) t.dispose();
     this.#weights = null;
@@ -114,6 +144,9 @@ export class ReduceLROnPlateau extends Tracker {
     this.factor = o.factor ?? 10;
     this.minLrFactor = o.minLrFactor ?? 0;
   }
+
+  protected override extraState(): Record<string, number> { return { wait: this.#wait }; }
+  protected override loadExtraState(s: Record<string, number>): void { this.#wait = s.wait ?? 0; }
 
   override beforeFit(learn: Learner): void {
     super.beforeFit(learn);

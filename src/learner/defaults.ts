@@ -25,3 +25,5 @@ export const MAX_TTA = 64;
 export const MAX_EPOCHS = 10_000;
 /** The most libtorch threads visiontune asks for. */
 export const MAX_THREADS = 1024;
+/** Training batches between mid-epoch checkpoints when not told (--save-every): 0, a checkpoint at each epoch's end only. */
+export const DEFAULT_SAVE_EVERY = 0;

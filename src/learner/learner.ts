@@ -2,6 +2,7 @@
 // groups — freeze/unfreeze, one-cycle fitting with discriminative learning rates, fine-tuning,
 // validation and predictions. Everything else a fit does is a callback: the recorder and its
 // table, the schedules, gradient accumulation, mixed precision, channels_last, divergence.
+import { setImmediate } from 'node:timers/promises';
 import { F, autocast, noGrad, tidy, cat, keep, zeros, tensor, type Tensor, type DType } from '../torch/index.js';
 import { Module, BatchNorm1d, BatchNorm2d, LayerNorm } from '../nn/index.js';
 import { AdamW } from '../optim/index.js';
@@ -10,8 +11,10 @@ import { errorRate, type Metric } from './metrics.js';
 import { TerminateOnDivergence, TrainingError, type Divergence } from './diagnosis.js';
 import { CancelException, type BatchInfo, type Callback, type EpochRow, type Part } from './events.js';
 import { Recorder, GatherPreds } from './recorder.js';
-import { defaultSplitter, type Splitter, type Loader, type DataLoadersLike, type LearnerOptions, type FitOptions, type FineTuneOptions } from './types.js';
+import { defaultSplitter, type FitStart, type PlannedFit, type Splitter, type Loader, type DataLoadersLike, type LearnerOptions, type FitOptions, type FineTuneOptions } from './types.js';
 import { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
+import { fineTunePlan } from './schedule.js';
+import { saveCheckpoint, readCheckpoint, resumeFrom, type CheckpointPosition } from './checkpoint.js';
 import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './schedulers.js';
 
 export type { Callback, EpochRow, BatchInfo } from './events.js';
@@ -38,6 +41,10 @@ export class Learner {
   readonly splitter: Splitter;
   /** Set by a callback to end fitting after the current epoch. */
   stopTraining = false;
+  /** The fit of the plan fitPlan runs (0 for the first). */
+  planFit = 0;
+  /** Layer groups frozen by the last freezeTo (0: none, as after unfreeze). */
+  frozenGroups = 0;
   /** Multiplies every scheduled learning rate (reduce-on-plateau lowers it). */
   lrFactor = 1;
   /** Where training diverged, if it did; fitting stops there (see TerminateOnDivergence). */
@@ -155,6 +162,7 @@ export class Learner {
   freezeTo(n: number): void {
     const groups = this.splitter(this.model);
     const from = n < 0 ? groups.length + n : n;
+    this.frozenGroups = from;
     groups.forEach((modules, i) => {
       for (const root of modules) {
         for (const m of root.modules()) {
@@ -183,6 +191,34 @@ export class Learner {
     });
   }
 
+  /**
+   * Saves everything needed to go on training to `path` (a checkpoint: weights, optimizer,
+   * recorder, trackers, random generator; see saveCheckpoint), as fastai's learn.save keeps the
+   * model and optimizer. Atomic.
+   */
+  save(path: string): void {
+    saveCheckpoint(this, path, { fit: this.planFit, epoch: this.nEpoch, batch: 0, loaderEpoch: this.dls.train.epochsStarted ?? 0 });
+  }
+
+  /**
+   * Loads a checkpoint `save` (or a run) wrote: the weights, optimizer state, history, trackers
+   * and random generator, as fastai's learn.load. Returns where it was saved. Throws
+   * CheckpointError for a file that is not a checkpoint, StateDictError when it does not fit.
+   */
+  load(path: string): CheckpointPosition {
+    const ckpt = readCheckpoint(path);
+    const start = resumeFrom(this, ckpt);
+    if (!this.opt) this.createOpt();
+    start.restore?.(this);
+    return ckpt.meta.position;
+  }
+
+  /** Returns each layer group's learning rate now (that of its first optimizer group); empty before the optimizer exists. */
+  groupLrs(): number[] {
+    const opt = this.opt;
+    return opt ? this.#optGroupsOf.map((ids) => opt.paramGroups[ids[0]]?.lr ?? NaN) : [];
+  }
+
   /** Returns the loss of logits [N, C] against targets [N]: cross-entropy with the learner's label smoothing. */
   lossFunc(pred: Tensor, y: Tensor, reduction: 'mean' | 'sum' | 'none' = 'mean'): Tensor {
     const weight = this.options.classWeights ? tensor([...this.options.classWeights], { device: pred.device === 'cpu' ? undefined : pred.device as 'cuda' }) : undefined;
@@ -202,19 +238,28 @@ export class Learner {
   async fit(nEpoch: number, schedule?: Schedule | null, o: FitOptions = {}): Promise<EpochRow[]> {
     assertBatches(this.dls.train);
     if (!this.opt) this.createOpt();
+    const start = o.start;
+    if (start && (start.batch > 0 || start.epoch > 0) && !this.dls.train.resumeAt) {
+      throw new TypeError('fit: this training loader cannot resume (it has no resumeAt)');
+    }
     this.#extraCbs = [...(schedule ? [new ParamScheduler(schedule)] : []), ...(o.cbs ?? [])];
     this.stopTraining = false;
     this.divergence = null;
     this.nEpoch = nEpoch;
-    this.#trainDone = 0;
+    this.#trainDone = start ? start.epoch * this.dls.train.length + start.batch : 0;
     this.#trainTotal = Math.max(1, nEpoch * this.dls.train.length);
-    const first = this.history.length;
+    const first = this.history.length - (start ? start.epoch : 0);
     this.fitting = true;
     try {
       await this.#withEvents('Fit', async () => {
-        for (this.epoch = 0; this.epoch < nEpoch && !this.stopTraining; this.epoch++) {
+        if (start) {
+          start.restore?.(this);
+          this.dls.train.resumeAt?.(start.loaderEpoch, start.batch);
+        }
+        for (this.epoch = start?.epoch ?? 0; this.epoch < nEpoch && !this.stopTraining; this.epoch++) {
+          const from = start && this.epoch === start.epoch ? start.batch : 0;
           await this.#withEvents('Epoch', async () => {
-            await this.#phase(this.dls.train, true);
+            await this.#phase(this.dls.train, true, from);
             await this.#phase(this.dls.valid, false);
           });
         }
@@ -227,12 +272,12 @@ export class Learner {
   }
 
   /** fastai's fit_one_cycle: cosine warm-up to lrMax over pctStart of the batches, then down. */
-  fitOneCycle(nEpoch: number, lrMax: LearningRate = 1e-3, o: OneCycleOptions = {}): Promise<EpochRow[]> {
+  fitOneCycle(nEpoch: number, lrMax: LearningRate = 1e-3, o: OneCycleOptions = {}, fit: FitOptions = {}): Promise<EpochRow[]> {
     const peaks = groupLrs(lrMax, this.nGroups);
     return this.fit(nEpoch, (pos) => {
       const mom = oneCycle(1, pos, o).mom;
       return { lrs: peaks.map((peak) => oneCycle(peak, pos, o).lr), mom };
-    });
+    }, fit);
   }
 
   /**
@@ -240,13 +285,25 @@ export class Learner {
    * then unfreeze and `epochs` of one-cycle at slice(baseLr/2/lrMult, baseLr/2) (pctStart, div).
    */
   async fineTune(epochs: number, o: FineTuneOptions = {}): Promise<EpochRow[]> {
-    const { baseLr, freezeEpochs, lrMult, pctStart, div } = { ...FINE_TUNE_DEFAULTS, ...o };
-    this.freeze();
-    const rows = freezeEpochs > 0 ? await this.fitOneCycle(freezeEpochs, { slice: [baseLr] }, { pctStart: 0.99 }) : [];
-    if (this.stopTraining) return rows;
-    const lr = baseLr / 2;
-    this.unfreeze();
-    return [...rows, ...await this.fitOneCycle(epochs, { slice: [lr / lrMult, lr] }, { pctStart, div })];
+    return this.fitPlan(fineTunePlan(epochs, o), o.resume);
+  }
+
+  /**
+   * Runs the fits of a plan in turn, each one-cycle with the body frozen or not, until one stops
+   * training; with `resume`, from that fit and position (see FitStart). `planFit` says which fit
+   * runs. Returns the rows of the fits run.
+   */
+  async fitPlan(plan: readonly PlannedFit[], resume?: { fit: number; start: FitStart }): Promise<EpochRow[]> {
+    const rows: EpochRow[] = [];
+    for (let i = resume?.fit ?? 0; i < plan.length; i++) {
+      const p = plan[i];
+      this.planFit = i;
+      if (p.frozen) this.freeze();
+      else this.unfreeze();
+      rows.push(...await this.fitOneCycle(p.nEpoch, p.lrMax, p.oneCycle, { start: i === resume?.fit ? resume.start : undefined }));
+      if (this.stopTraining) break;
+    }
+    return rows;
   }
 
   /** Returns the mean loss and metrics over a loader (weighted by batch size), in eval mode, through the validation events; NaN for an empty one. */
@@ -303,7 +360,7 @@ export class Learner {
   }
 
   // One pass over a loader: training (train mode, gradients, steps) or validation (eval mode, no gradients).
-  async #phase(loader: Loader, train: boolean): Promise<void> {
+  async #phase(loader: Loader, train: boolean, from = 0): Promise<void> {
     this.training = train;
     if (train) {
       this.model.train();
@@ -316,7 +373,7 @@ export class Learner {
     try {
       await this.#withEvents(train ? 'Train' : 'Validate', async () => {
         this.nIter = loader.length;
-        this.iter = 0;
+        this.iter = from;
         for await (const { x, y } of loader) {
           try {
             this.#oneBatch(x, y, train);
@@ -325,6 +382,9 @@ export class Learner {
             y.dispose();
           }
           this.iter++;
+          // A turn of the event loop between batches: with images in memory the loop would run on
+          // microtasks alone, and a signal (Ctrl-C), a timer or I/O would wait for the fit to end.
+          await setImmediate();
         }
       });
     } finally {

@@ -34,6 +34,9 @@ export class Recorder implements Callback {
   /** Per training batch of the current fit: each optimizer group's learning rate and Adam β1. */
   readonly lrs: number[][] = [];
   readonly moms: number[][] = [];
+  /** Every training batch's loss since the learner was made (lr_find's excepted), and the smoothed loss after it: the curves. */
+  readonly losses: number[] = [];
+  readonly smoothLosses: number[] = [];
   /** The smoothed training loss (β SMOOTH_BETA), reset at each fit, and the batches it averages. */
   smoothLoss = 0;
   count = 0;
@@ -90,6 +93,10 @@ export class Recorder implements Callback {
     if (b.phase !== 'train') return;
     this.smoothLoss = SMOOTH_BETA * this.smoothLoss + SMOOTH_WEIGHT * b.loss;
     this.count++;
+    if (!this.silent) {
+      this.losses.push(b.loss);
+      this.smoothLosses.push(this.smoothed);
+    }
     const groups = learn.opt?.paramGroups ?? [];
     this.lrs.push(groups.map((g) => g.lr));
     this.moms.push(groups.map((g) => g.betas[0]));
@@ -105,6 +112,12 @@ export class Recorder implements Callback {
     this.history.push(row);
     this.lastRow = row;
     this.#logRow(learn, row);
+  }
+
+  /** Prints the table so far: the header and every row (as a resumed run starts). */
+  logTable(learn: Learner): void {
+    this.#logHeader(learn);
+    for (const row of this.history) this.#logRow(learn, row);
   }
 
   #logHeader(learn: Learner): void {

@@ -1,5 +1,7 @@
 // fastai's schedules: cosine annealing between points, the one-cycle policy, and learning-rate
-// slices spread over parameter groups.
+// slices spread over parameter groups; fine_tune as a plan of fits.
+import { FINE_TUNE_DEFAULTS } from './defaults.js';
+import type { FineTuneOptions, PlannedFit } from './types.js';
 
 /** fastai's SchedCos: start → end along half a cosine as pos goes 0 → 1. */
 export function cosineAnneal(start: number, end: number, pos: number): number {
@@ -48,4 +50,20 @@ export function groupLrs(lr: LearningRate, nGroups: number): number[] {
   if (nGroups === 1) return [b];
   const step = (b / a) ** (1 / (nGroups - 1));
   return Array.from({ length: nGroups }, (_, i) => a * step ** i);
+}
+
+/**
+ * fastai's fine_tune as a plan of fits (see Learner.fitPlan): `freezeEpochs` of one-cycle on the
+ * head at slice(baseLr) with pctStart 0.99 (left out when 0), then `epochs` unfrozen at
+ * slice(baseLr/2/lrMult, baseLr/2) with pctStart and div. `extend` adds more unfrozen fits of
+ * that many epochs each at the same rates: fastai's fit_one_cycle on a trained learner (--epochs +N).
+ */
+export function fineTunePlan(epochs: number, o: FineTuneOptions = {}, extend: readonly number[] = []): PlannedFit[] {
+  const { baseLr, freezeEpochs, lrMult, pctStart, div } = { ...FINE_TUNE_DEFAULTS, ...o };
+  const lr = baseLr / 2;
+  const unfrozen = (nEpoch: number): PlannedFit => ({ frozen: false, nEpoch, lrMax: { slice: [lr / lrMult, lr] }, oneCycle: { pctStart, div } });
+  return [
+    ...(freezeEpochs > 0 ? [{ frozen: true, nEpoch: freezeEpochs, lrMax: { slice: [baseLr] as [number] }, oneCycle: { pctStart: 0.99 } }] : []),
+    unfrozen(epochs), ...extend.map(unfrozen),
+  ];
 }

@@ -14,6 +14,7 @@ export interface TensorLoaderOptions {
 export class TensorLoader implements Loader {
   readonly bs: number;
   #epoch = 0;
+  #startBatch = 0;
 
   constructor(readonly x: Tensor, readonly y: Tensor, readonly o: TensorLoaderOptions = {}) {
     this.bs = o.bs ?? 64;
@@ -24,13 +25,24 @@ export class TensorLoader implements Loader {
     return this.o.dropLast ? Math.floor(n / this.bs) : Math.ceil(n / this.bs);
   }
 
+  /** Epochs iterated so far. */
+  get epochsStarted(): number { return this.#epoch; }
+
+  /** Makes the next iteration run epoch `epoch` from batch `batch` on (a resumed fit). */
+  resumeAt(epoch: number, batch = 0): void {
+    this.#epoch = epoch;
+    this.#startBatch = batch;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
     const n = this.y.size(0);
     if (this.o.seed !== undefined) manualSeed(this.o.seed + this.#epoch);
     this.#epoch++;
+    const from = this.#startBatch;
+    this.#startBatch = 0;
     const order = this.o.shuffle ? randperm(n) : arange(n);
     try {
-      for (let i = 0; i < this.length; i++) {
+      for (let i = from; i < this.length; i++) {
         const idx = order.narrow(0, i * this.bs, Math.min(this.bs, n - i * this.bs));
         yield { x: this.x.indexSelect(0, idx), y: this.y.indexSelect(0, idx) };
         idx.dispose();

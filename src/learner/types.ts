@@ -4,6 +4,8 @@ import type { Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { Metric } from './metrics.js';
 import type { Callback } from './events.js';
+import type { Learner } from './learner.js';
+import type { LearningRate, OneCycleOptions } from './schedule.js';
 
 /** A batch of normalised images [N, 3, H, W] and class indices [N] (int64). */
 export interface Batch {
@@ -14,6 +16,10 @@ export interface Batch {
 /** Batches for one epoch each time it is iterated; `length` is the number of batches. */
 export interface Loader extends AsyncIterable<Batch> {
   readonly length: number;
+  /** Epochs iterated so far (a resumable loader says; see ImageLoader). */
+  readonly epochsStarted?: number;
+  /** Makes the next iteration run epoch `epoch` from batch `batch` on; a loader without it cannot resume mid-epoch. */
+  resumeAt?(epoch: number, batch: number): void;
 }
 
 export interface DataLoadersLike {
@@ -65,13 +71,38 @@ export interface LearnerOptions {
 export interface FitOptions {
   /** Callbacks for this fit only, after the learner's own (a finder, a scheduler). */
   cbs?: Callback[];
+  /** Continue an interrupted fit from this position instead of starting it (see FitStart). */
+  start?: FitStart;
+}
+
+/**
+ * Where a resumed fit continues: its epoch (0-based, within the fit), the training batches of
+ * that epoch already done, the training loader's epoch number then, and what puts back the rest of
+ * the state (weights, optimizer, recorder, callbacks, random generators) once the fit's
+ * beforeFit events have run.
+ */
+export interface FitStart {
+  epoch: number;
+  batch: number;
+  loaderEpoch: number;
+  restore?: (learn: Learner) => void;
 }
 
 /** fastai's fine_tune options; defaults in FINE_TUNE_DEFAULTS. */
 export interface FineTuneOptions {
+  /** Continue an interrupted fineTune: which of its fits (0 frozen, 1 unfrozen; see fineTunePlan) and where in it. */
+  resume?: { fit: number; start: FitStart };
   baseLr?: number;
   freezeEpochs?: number;
   lrMult?: number;
   pctStart?: number;
   div?: number;
+}
+
+/** One fit of a plan (see Learner.fitPlan): one-cycle over nEpoch epochs at lrMax, the body frozen or not. */
+export interface PlannedFit {
+  frozen: boolean;
+  nEpoch: number;
+  lrMax: LearningRate;
+  oneCycle: OneCycleOptions;
 }

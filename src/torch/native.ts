@@ -30,6 +30,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   manualSeed(seed: number): void;
+  rngState(): Buffer;
+  setRngState(state: Buffer): void;
   setGradEnabled(on: boolean): void;
   isGradEnabled(): boolean;
   autocastState(device: string): [boolean, number];

@@ -1,6 +1,7 @@
 // Threads, seeds, CUDA presence and live-memory counters.
 import os from 'node:os';
 import { native } from './native.js';
+import { asTorchError } from './errors.js';
 
 /** Sets libtorch's intra-op thread count (it defaults to 1 on some builds; we default to all cores). */
 export function setNumThreads(n: number): void {
@@ -12,6 +13,14 @@ export function getNumThreads(): number { return native.getNumThreads(); }
 
 /** Seeds libtorch's generators (CPU and CUDA) so random ops repeat. */
 export function manualSeed(seed: number): void { native.manualSeed(seed); }
+
+/** Returns the default CPU generator's state as bytes (torch.get_rng_state()): what dropout and rand draw from next. */
+export function getRngState(): Buffer { return native.rngState(); }
+
+/** Puts back a state getRngState returned (torch.set_rng_state()); throws a TorchError for bytes that are not one. */
+export function setRngState(state: Uint8Array): void {
+  try { native.setRngState(Buffer.from(state.buffer, state.byteOffset, state.byteLength)); } catch (e) { throw asTorchError('setRngState', e); }
+}
 
 /** The tensors the addon holds now and their bytes; tests use it to find leaks. */
 export function memory(): { tensors: number; bytes: number } { return native.memory(); }

@@ -37,23 +37,24 @@ test('issue 11 case 2: train/test (Kaggle) trains on train, validates on a split
   const results = JSON.parse(readFileSync(json, 'utf8'));
   assert.deepEqual(results.classes, ['horizontal', 'vertical']);
   assert.equal(results.test.images, 6);
-  const p = visiontune(['predict', path.join(out, 'model.safetensors'), path.join(root, 'test', 'vertical', 'vertical_0.jpg'), '--json']);
+  const p = visiontune(['predict', path.join(out, 'best.safetensors'), path.join(root, 'test', 'vertical', 'vertical_0.jpg'), '--json']);
   assert.equal(p.code, 0, p.stderr);
   assert.deepEqual(JSON.parse(p.stdout).predictions[0].predictions.map((x: { label: string }) => x.label).sort(), ['horizontal', 'vertical']);
 });
 
-test('issue 11 case 3: lr-find then train run inside the data folder never take visiontune-out for a class', async () => {
+test('issue 11 case 3: lr-find then train run inside the data folder never take their runs/ folder for a class', async () => {
   const root = await photos(path.join(dir, 'inside'), 6, 3);
   const cwd = process.cwd();
   process.chdir(root);
   try {
     const lr = visiontune(['lr-find', '.', ...SMALL, '--bs', '4']);
     assert.equal(lr.code, 0, lr.stderr);
-    assert.ok(existsSync(path.join(root, 'visiontune-out', 'lr_find.png')));
+    assert.ok(existsSync(path.join(root, 'runs', 'lr_find', 'lr_find.png')));
     const r = visiontune(['train', '.', ...QUICK, '--json', 'run.json']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Found 12 images in 2 classes/m);
-    assert.match(r.stdout, /^passed over: 1 folder visiontune wrote: visiontune output, never read as data \(.*visiontune-out\)$/m);
+    assert.match(r.stdout, /^passed over: 1 folder visiontune wrote: visiontune output, never read as data \(.*runs\)$/m);
+    assert.ok(existsSync(path.join(root, 'runs', 'train', 'best.safetensors')));
     assert.deepEqual(JSON.parse(readFileSync('run.json', 'utf8')).classes, ['horizontal', 'vertical']);
     // A second run reads the same classes: the model and the run marker are passed over, and so is run.json.
     const again = visiontune(['train', '.', ...QUICK, '--out', 'second']);
@@ -73,7 +74,7 @@ test('issue 11 case 4: 3+3 images with --bs 8: lr-find ends, train lowers the ba
   assert.match(lr.stdout, /^valley\s+\d\.\d\de-\d+$/m);
   const r = visiontune(['train', root, ...QUICK, '--out', path.join(dir, 'tiny-out')]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^resnet18: .*; 1 training batch of 4 at 32 px per epoch$/m);
+  assert.match(r.stdout, /^resnet18: .*; 1 training batch of 4 at 32 px per epoch; run folder .*tiny-out$/m);
   assert.match(r.stdout, /^0\s+\d+\.\d{6}\s+\d+\.\d{6}\s+\d\.\d{6}\s+\d\d:\d\d$/m, 'a finite train loss');
   const auto = visiontune(['train', root, ...QUICK, '--lr', 'auto', '--out', path.join(dir, 'tiny-auto')]);
   assert.ok(auto.code === 0, auto.stderr);
@@ -90,9 +91,9 @@ test('issue 11 case 5: --valid-pct 0 trains on everything, skips the interpretat
   assert.match(r.stdout, /^0\s+\d+\.\d{6}\s+#na#\s+#na#\s+\d\d:\d\d$/m);
   assert.match(r.stdout, /^No validation images: over-training cannot be judged/m);
   assert.match(r.stdout, /^No validation images, so no interpretation/m);
-  assert.ok(existsSync(path.join(out, 'model.safetensors')));
-  assert.equal(JSON.parse(readFileSync(json, 'utf8')).model, path.join(out, 'model.safetensors'));
-  assertOneLineError(visiontune(['interpret', path.join(out, 'model.safetensors'), root, '--valid-pct', '0']), 1, /no validation images to interpret/);
+  assert.ok(existsSync(path.join(out, 'best.safetensors')));
+  assert.equal(JSON.parse(readFileSync(json, 'utf8')).model, path.join(out, 'best.safetensors'));
+  assertOneLineError(visiontune(['interpret', path.join(out, 'best.safetensors'), root, '--valid-pct', '0']), 1, /no validation images to interpret/);
   assertOneLineError(visiontune(['train', root, ...QUICK, '--valid-pct', '0', '--early-stop', '1']), 2, /--early-stop watches the validation loss/);
 });
 
@@ -104,7 +105,7 @@ test('issue 11 case 6: --lr 1e4 is diagnosed as divergence: no all-clear, no mod
   assertOneLineError(r, 1, /training diverged .*no model written: lower the learning rate \(--lr 1\.0e\+4 is too high/);
   assert.match(r.stdout, /^Training diverged at epoch 0, batch \d+: .*The learning rate is too high/m);
   assert.doesNotMatch(r.stdout, /No sign of over-training|advice:/);
-  assert.ok(!existsSync(path.join(out, 'model.safetensors')), 'no model from diverged weights');
+  assert.ok(!existsSync(path.join(out, 'best.safetensors')) && !existsSync(path.join(out, 'last.safetensors')), 'no model from diverged weights');
   const results = JSON.parse(readFileSync(json, 'utf8'));
   assert.equal(results.model, null);
   assert.equal(results.divergence.epoch, 0);
@@ -128,7 +129,7 @@ test('issue 11 case 8: predict on files, a folder and a glob prints every good f
   const root = await photos(path.join(dir, 'many'), 8, 8);
   const out = path.join(dir, 'many-out');
   assert.equal(visiontune(['train', root, ...QUICK, '--out', out]).code, 0);
-  const model = path.join(out, 'model.safetensors');
+  const model = path.join(out, 'best.safetensors');
   const good = readFileSync(path.join(root, 'vertical', 'vertical_1.jpg'));
   const loose = path.join(dir, 'loose');
   mkdirSync(path.join(loose, 'deeper'), { recursive: true });
@@ -160,10 +161,10 @@ test('issue 11 case 9: interpret makes images as the model file says (trained wi
     '--out', out, '--json', json]);
   assert.equal(r.code, 0, r.stderr);
   const trained = JSON.parse(readFileSync(json, 'utf8'));
-  const i = visiontune(['interpret', path.join(out, 'model.safetensors'), root, '--json', path.join(dir, 'presize-i.json')]);
+  const i = visiontune(['interpret', path.join(out, 'best.safetensors'), root, '--json', path.join(dir, 'presize-i.json'), '--out', path.join(dir, 'presize-i')]);
   assert.equal(i.code, 0, i.stderr);
   assert.doesNotMatch(i.stdout, /^warning: the model was trained with/m);
-  const other = visiontune(['interpret', out, root, '--seed', '4']); // the output folder names its model
+  const other = visiontune(['interpret', out, root, '--seed', '4', '--out', path.join(dir, 'presize-other')]); // the run folder names its model
   assert.match(other.stdout, /^warning: the model was trained with --valid-pct 0\.2 --seed 3; this split .* may hold out images it trained on/m);
   const interpreted = JSON.parse(readFileSync(path.join(dir, 'presize-i.json'), 'utf8'));
   assert.equal(interpreted.accuracy, trained.final.accuracy, `interpret ${interpreted.accuracy} vs training ${trained.final.accuracy}`);

@@ -27,8 +27,8 @@ test('train prints the table and interpretation, exports, writes history and JSO
   assert.match(r.stdout, /^1\s+\d+\.\d{6}\s+\d+\.\d{6}\s+\d\.\d{6}\s+\d\d:\d\d$/m);
   assert.match(r.stdout, /^Confusion matrix/m);
   assert.match(r.stdout, /^Per class, worst first$/m);
-  assert.ok(existsSync(path.join(out, 'model.safetensors')));
-  assert.equal(readFileSync(path.join(out, 'history.csv'), 'utf8').split('\n')[0], 'epoch,train_loss,valid_loss,error_rate,time');
+  assert.ok(existsSync(path.join(out, 'best.safetensors')) && existsSync(path.join(out, 'last.safetensors')));
+  assert.equal(readFileSync(path.join(out, 'results.csv'), 'utf8').split('\n')[0], 'epoch,phase,train_loss,valid_loss,error_rate,accuracy,lr_0,lr_1,lr_2,time');
   const results = JSON.parse(readFileSync(json, 'utf8'));
   assert.deepEqual(results.classes, ['disc', 'horizontal', 'vertical']);
   assert.equal(results.epochs.length, 2);
@@ -39,7 +39,7 @@ test('train prints the table and interpretation, exports, writes history and JSO
   assert.equal(results.labelCheck.folds, 3);
   assert.ok(results.labelSuspects.every((s: { split: string }) => ['train', 'valid'].includes(s.split)));
 
-  const i = visiontune(['interpret', path.join(out, 'model.safetensors'), data, '--bs', '8']);
+  const i = visiontune(['interpret', path.join(out, 'best.safetensors'), data, '--bs', '8', '--out', path.join(dir, 'interpreted')]);
   assert.equal(i.code, 0, i.stderr);
   assert.match(i.stdout, /^resnet18 on 6 validation images: accuracy \d+\.\d\d%$/m);
   assert.match(i.stdout, /^Most confused/m);
