@@ -41,7 +41,9 @@ fi
 
 if [ ! -d node_modules ] || [ package.json -nt node_modules ] || [ package-lock.json -nt node_modules ]; then
   say "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node's install script would fetch optional GPU files from a host that may be unreachable;
+  # its CPU binaries ship in the package.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
   touch node_modules
 fi
 

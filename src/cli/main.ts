@@ -58,6 +58,13 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       validPct: v['valid-pct'] as number | undefined, seed: v.seed as number | undefined, out: v.out as string | undefined,
     }, out);
   },
+  export: async ({ values: v, positionals }, out) => {
+    const { exportCommand } = await import('./export.js');
+    await withDownloadProgress((onProgress) => exportCommand({
+      model: positionals[0], format: 'onnx', out: v.out as string | undefined, opset: num(v.opset), preprocess: Boolean(v.preprocess),
+      data: v.data as string | undefined, weights: v.weights as string | undefined, threads: v.threads as number | undefined,
+    }, out, onProgress));
+  },
   report: async ({ positionals }, out) => {
     const { buildReport } = await import('../run/report.js');
     out(`Wrote ${await buildReport(positionals[0])}`);

@@ -115,6 +115,15 @@ const F = {
   out: { name: 'out', kind: 'string', arg: 'DIR', help: 'the run folder; default a new one each run: runs/train, runs/train2, …', writableDir: true },
   lrFindOut: { name: 'out', kind: 'string', arg: 'DIR', help: 'the output folder; default a new one: runs/lr_find, runs/lr_find2, …', writableDir: true },
   interpretOut: { name: 'out', kind: 'string', arg: 'DIR', help: 'where the pictures go; default a new one: runs/interpret, runs/interpret2, …', writableDir: true },
+  format: { name: 'format', kind: 'string', arg: 'F', help: 'the file format', default: from('models.DEFAULT_EXPORT_FORMAT'), choices: ['onnx'] },
+  onnxOut: { name: 'out', kind: 'string', arg: 'FILE', help: 'the .onnx file; default beside the model file (or <arch>.onnx here)', writableFile: true },
+  opset: { name: 'opset', kind: 'int', arg: 'N', help: 'ONNX opset', default: from('models.DEFAULT_OPSET'), min: modelDefaults.MIN_OPSET, max: modelDefaults.MAX_OPSET },
+  preprocess: { name: 'preprocess', kind: 'bool', help: 'put the preprocessing in the graph: it then takes uint8 RGB pixels [N, H, W, 3]' },
+  verifyData: { name: 'data', kind: 'string', arg: 'DIR', help: 'images (a folder, files or a glob) to verify the export on; default generated ones' },
+  exportWeights: {
+    name: 'weights', kind: 'string', arg: 'W', help: "a zoo architecture's weights: imagenet (the default), a .pth/.safetensors file, or none",
+    words: ['imagenet', 'none'], existingFile: true,
+  },
   existOk: { name: 'exist-ok', kind: 'bool', help: 'write into a given --out that already holds files' },
   resume: {
     name: 'resume', kind: 'string', arg: 'RUN_DIR',
@@ -185,6 +194,15 @@ export const COMMANDS: readonly Command[] = [
       'per class, top losses) and report.html in --out',
     ],
     flags: [F.splitValidPct, F.splitSeed, F.bs, F.threads, F.interpretOut, F.jsonFile],
+  },
+  {
+    name: 'export', args: ['model'], argsError: 'export: give a model (an exported .safetensors file, a run folder, or a zoo architecture)',
+    summary: [
+      'the model as an ONNX file, written from its own layers, with its classes, size and normalisation in the',
+      "metadata; onnxruntime runs it on a batch before it is written and its probabilities must equal libtorch's",
+      'within 1e-4 (else exit 1, nothing written)',
+    ],
+    flags: [F.format, F.onnxOut, F.opset, F.preprocess, F.verifyData, F.exportWeights, F.threads],
   },
   {
     name: 'report', args: ['run'], argsError: 'report: give one run folder (as train writes it)',

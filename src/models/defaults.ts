@@ -4,3 +4,9 @@
 export const DEFAULT_ARCH = 'efficientnet_v2_s';
 /** Where a backbone's weights come from when not said: torchvision's ImageNet weights. */
 export const DEFAULT_WEIGHTS = 'imagenet';
+/** The ONNX opsets `visiontune export` writes (14: HardSwish; 17: LayerNormalization) and the default. */
+export const MIN_OPSET = 14;
+export const MAX_OPSET = 17;
+export const DEFAULT_OPSET = 17;
+/** The format `visiontune export` writes when not told: ONNX. */
+export const DEFAULT_EXPORT_FORMAT = 'onnx';

@@ -27,14 +27,28 @@ export function shortName(op: string): string {
   return dot < 0 ? op.slice(start) : op.slice(start, dot);
 }
 
+/** Sees every operator call while set (see setOpObserver): the ONNX exporter traces a forward pass this way. */
+export type OpObserver = (op: string, args: readonly unknown[], result: unknown, inPlace: boolean) => void;
+let observer: OpObserver | null = null;
+
+/** Sets (or clears, with null) the observer of operator calls; returns the previous one. */
+export function setOpObserver(o: OpObserver | null): OpObserver | null {
+  const before = observer;
+  observer = o;
+  return before;
+}
+
 /** Returns the operator's raw result (handles, values, or arrays of them). */
 export function callOp(op: string, args: unknown[]): unknown {
   const id = opId(op);
+  let result: unknown;
   try {
-    return native.callOp(id, ...args);
+    result = native.callOp(id, ...args);
   } catch (e) {
     throw asTorchError(shortName(op), e);
   }
+  observer?.(op, args, result, false);
+  return result;
 }
 
 /** Calls an operator that writes into one of its arguments, discarding the returned alias. */
@@ -45,6 +59,7 @@ export function callInPlace(op: string, args: unknown[]): void {
   } catch (e) {
     throw asTorchError(shortName(op), e);
   }
+  observer?.(op, args, args[0], true);
 }
 
 /** Returns the operator's schema as libtorch prints it. */

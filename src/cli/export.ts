@@ -1,0 +1,51 @@
+// `visiontune export MODEL --format onnx`: a model file (or a run folder's best model, or a zoo
+// architecture with its weights) to ONNX, verified against libtorch before it is written.
+import path from 'node:path';
+import { loadModel } from '../learner/export.js';
+import { trainedTransform, weightsTransform } from '../data/transform.js';
+import { zooEntry, ZOO } from '../models/registry.js';
+import { loadPretrained } from '../models/weights.js';
+import { IMAGENET_CLASSES } from '../models/imagenet-classes.js';
+import { expandImageArgs } from '../data/folders.js';
+import { setNumThreads } from '../torch/index.js';
+import { exportOnnx, ONNX_TOLERANCE, VERIFY_IMAGES, type OnnxSource } from '../onnx/index.js';
+import { modelFileOf } from './predict.js';
+
+export interface ExportArgs {
+  model: string;
+  format: 'onnx';
+  out?: string;
+  opset: number;
+  preprocess: boolean;
+  /** Images (a folder, files or globs) to verify the export on; default generated ones. */
+  data?: string;
+  /** A zoo architecture's weights (imagenet, a file, or none). */
+  weights?: string;
+  threads?: number;
+}
+
+/** Exports and verifies; prints the file and the largest difference; returns the result. */
+export async function exportCommand(a: ExportArgs, out: (s: string) => void, onDownload?: (bytes: number, total: number | null) => void) {
+  if (a.threads !== undefined) setNumThreads(a.threads);
+  let source: OnnxSource;
+  let file: string;
+  if (ZOO.has(a.model)) {
+    const entry = zooEntry(a.model);
+    const weights = a.weights ?? 'imagenet';
+    const module = weights === 'none' ? entry.build() : await loadPretrained(entry, weights, { onProgress: onDownload });
+    source = { module, architecture: entry.name, classes: IMAGENET_CLASSES, transform: weightsTransform(entry.weights.transforms) };
+    file = a.out ?? `${entry.name}.onnx`;
+  } else {
+    const modelFile = modelFileOf(a.model);
+    const m = loadModel(modelFile);
+    m.model.to({ memoryFormat: 'contiguous' });
+    source = { module: m.model, architecture: m.meta.architecture, classes: m.classes, transform: m.preprocess, temperature: m.meta.temperature };
+    file = a.out ?? path.join(path.dirname(modelFile), `${path.basename(modelFile, '.safetensors')}.onnx`);
+  }
+  const verifyFiles = a.data ? (await expandImageArgs([a.data])).files.slice(0, VERIFY_IMAGES) : undefined;
+  const r = await exportOnnx(source, file, { opset: a.opset, preprocess: a.preprocess, verifyFiles });
+  out(`Wrote ${r.file} (${(r.bytes / 1e6).toFixed(1)} MB, opset ${a.opset}${a.preprocess ? ', preprocessing in the graph: feed uint8 RGB pixels' : ''})`);
+  out(`Verified with onnxruntime on ${r.verifiedOn} ${verifyFiles?.length ? 'of your' : 'generated'} images: largest probability difference from libtorch ` +
+    `${r.maxDifference.toExponential(2)} (limit ${ONNX_TOLERANCE})`);
+  return r;
+}
