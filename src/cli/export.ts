@@ -1,6 +1,10 @@
 // `visiontune export MODEL --format onnx`: a model file (or a run folder's best model, or a zoo
 // architecture with its weights) to ONNX, verified against libtorch before it is written.
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { writeAtomic } from '../io/atomic.js';
+import { pageHtml } from '../serve/page.js';
 import { loadModel } from '../learner/export.js';
 import { trainedTransform, weightsTransform } from '../data/transform.js';
 import { zooEntry, ZOO } from '../models/registry.js';
@@ -21,6 +25,8 @@ export interface ExportArgs {
   data?: string;
   /** A zoo architecture's weights (imagenet, a file, or none). */
   weights?: string;
+  /** Also write a static page into this folder that runs the model in the browser (the graph gets the preprocessing). */
+  web?: string;
   threads?: number;
 }
 
@@ -43,9 +49,33 @@ export async function exportCommand(a: ExportArgs, out: (s: string) => void, onD
     file = a.out ?? path.join(path.dirname(modelFile), `${path.basename(modelFile, '.safetensors')}.onnx`);
   }
   const verifyFiles = a.data ? (await expandImageArgs([a.data])).files.slice(0, VERIFY_IMAGES) : undefined;
-  const r = await exportOnnx(source, file, { opset: a.opset, preprocess: a.preprocess, verifyFiles });
-  out(`Wrote ${r.file} (${(r.bytes / 1e6).toFixed(1)} MB, opset ${a.opset}${a.preprocess ? ', preprocessing in the graph: feed uint8 RGB pixels' : ''})`);
+  const preprocess = a.preprocess || a.web !== undefined;
+  if (a.web !== undefined) {
+    mkdirSync(a.web, { recursive: true });
+    file = path.join(a.web, 'model.onnx');
+  }
+  const r = await exportOnnx(source, file, { opset: a.opset, preprocess, verifyFiles });
+  out(`Wrote ${r.file} (${(r.bytes / 1e6).toFixed(1)} MB, opset ${a.opset}${preprocess ? ', preprocessing in the graph: feed uint8 RGB pixels' : ''})`);
   out(`Verified with onnxruntime on ${r.verifiedOn} ${verifyFiles?.length ? 'of your' : 'generated'} images: largest probability difference from libtorch ` +
     `${r.maxDifference.toExponential(2)} (limit ${ONNX_TOLERANCE})`);
+  if (a.web !== undefined) {
+    writeWebPage(a.web, source);
+    out(`Wrote the page ${path.join(a.web, 'index.html')} with onnxruntime-web: serve the folder over HTTP (browsers do not load models from file://), ` +
+      `e.g. python3 -m http.server -d ${a.web}`);
+  }
   return r;
+}
+
+/** onnxruntime-web's files the page needs: its WebAssembly build, its loader, its script. */
+export const ORT_WEB_FILES = ['ort.wasm.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+
+/** Writes index.html and onnxruntime-web's files beside model.onnx in `dir`. */
+export function writeWebPage(dir: string, source: Pick<OnnxSource, 'architecture' | 'classes' | 'transform'>): void {
+  // The package exports no package.json: its wasm build's script ('require' of ./wasm) lies in dist/.
+  const dist = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web/wasm'));
+  for (const f of ORT_WEB_FILES) copyFileSync(path.join(dist, f), path.join(dir, f));
+  writeAtomic(path.join(dir, 'index.html'), [pageHtml({
+    mode: 'local', title: `${source.architecture}: ${source.classes.length} classes`, classes: source.classes, itemSize: source.transform.itemSize,
+    topK: Math.min(5, source.classes.length), modelUrl: 'model.onnx', ortUrl: 'ort.wasm.min.js',
+  })]);
 }

@@ -2,7 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
-import { RUN_FILES, newRunDir } from '../run/folder.js';
+import { RUN_FILES, newRunDir, hasContent } from '../run/folder.js';
+import { UsageError } from './errors.js';
 import { renderSvg, writePng, lrFindSpec } from '../run/charts.js';
 import { writeCharts, writeTopLosses } from '../run/pictures.js';
 import { buildReport, type RunResults } from '../run/report.js';
@@ -25,7 +26,10 @@ export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 
 /** Runs lr_find; prints the suggestions; writes lr_find.csv and lr_find.png into `out` (default a new runs/lr_find, runs/lr_find2…). */
 export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   onDownload?: (bytes: number, total: number | null) => void): Promise<LrFindResult> {
-  if (a.out !== undefined) await assertOutputDir(a.out, a.data);
+  if (a.out !== undefined) {
+    await assertOutputDir(a.out, a.data);
+    if (hasContent(a.out)) throw new UsageError(`--out ${a.out} already holds files: give a new or empty folder for the pictures and the report`);
+  }
   const { learn } = await prepare({ ...a, precision: 'fp32' }, out, [], onDownload);
   const r = await lrFind(learn);
   const dir = a.out ?? await newRunDir('lr_find');
@@ -88,7 +92,10 @@ export async function interpretCommand(a: InterpretArgs, out: (s: string) => voi
   const results = { model: a.model, accuracy: interp.accuracy, ...printInterpretation(interp, out), skipped: dls.skipped };
   if (a.json) writeFileSync(a.json, `${JSON.stringify(results, null, 2)}\n`);
   // The pictures and the report of a run, for this model on these images.
-  if (a.out !== undefined) await assertOutputDir(a.out, a.data);
+  if (a.out !== undefined) {
+    await assertOutputDir(a.out, a.data);
+    if (hasContent(a.out)) throw new UsageError(`--out ${a.out} already holds files: give a new or empty folder for the pictures and the report`);
+  }
   const dir = a.out ?? await newRunDir('interpret');
   await makeOutputDir(dir);
   const run: RunResults = {
@@ -101,7 +108,7 @@ export async function interpretCommand(a: InterpretArgs, out: (s: string) => voi
   writeAtomic(path.join(dir, RUN_FILES.resultsJson), [`${JSON.stringify(run, null, 2)}\n`]);
   await writeCharts(run, dir);
   await writeTopLosses(run, dir);
-  await buildReport(dir);
+  await buildReport(dir, `visiontune interpret: ${path.basename(a.model)} on ${path.basename(path.resolve(a.data))}`);
   out(`Pictures and report.html in ${dir}`);
   return results;
 }

@@ -62,8 +62,17 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const { exportCommand } = await import('./export.js');
     await withDownloadProgress((onProgress) => exportCommand({
       model: positionals[0], format: 'onnx', out: v.out as string | undefined, opset: num(v.opset), preprocess: Boolean(v.preprocess),
-      data: v.data as string | undefined, weights: v.weights as string | undefined, threads: v.threads as number | undefined,
+      data: v.data as string | undefined, weights: v.weights as string | undefined, threads: v.threads as number | undefined, web: v.web as string | undefined,
     }, out, onProgress));
+  },
+  serve: async ({ values: v, positionals }, out) => {
+    const { serveCommand } = await import('./serve.js');
+    await serveCommand({
+      model: positionals[0], host: str(v.host), port: num(v.port), threads: v.threads as number | undefined,
+      maxBatch: num(v['max-batch']), maxWaitMs: num(v['max-wait-ms']), maxQueue: num(v['max-queue']),
+      maxBodyBytes: Math.round(num(v['max-body-mb']) * 1024 * 1024), maxPixels: Math.round(num(v['max-megapixels']) * 1e6),
+      requestTimeoutMs: num(v['request-timeout-ms']),
+    }, out);
   },
   report: async ({ positionals }, out) => {
     const { buildReport } = await import('../run/report.js');
@@ -125,11 +134,13 @@ export async function main(argv: string[], out: Out = (s) => process.stdout.writ
 
 // Run when executed as the package's bin, not when imported by tests.
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  // A reader that stops early (`visiontune train … | head`) is not an error worth a stack trace.
+  // A reader that stops early (`visiontune train … | head`) is not an error worth a stack trace,
+  // nor a reason to drop a training run: the output stops, the work goes on.
+  let closed = false;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE') throw e;
-    process.exit(process.exitCode ?? 0);
+    closed = true;
   });
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  main(process.argv.slice(2), (s) => { if (!closed) process.stdout.write(`${printable(s)}\n`); }).then((code) => { process.exitCode = code; });
 }
 

@@ -30,7 +30,8 @@ export function modelFileOf(arg: string): string {
   if (!existsSync(arg) || !statSync(arg).isDirectory()) return arg;
   // A run folder's best model, else its last, else an older output folder's model.safetensors.
   for (const name of ['best.safetensors', 'last.safetensors', 'model.safetensors']) if (existsSync(path.join(arg, name))) return path.join(arg, name);
-  return arg;
+  throw new Error(`${arg} holds no model (best.safetensors, last.safetensors or model.safetensors): ` +
+    (existsSync(path.join(arg, 'settings.json')) ? 'its run stopped before its first epoch ended; resume or train it again' : 'give a model file or a run folder'));
 }
 
 /** What predict found: each usable image's top classes, and each file it could not use. */

@@ -124,6 +124,15 @@ const F = {
     name: 'weights', kind: 'string', arg: 'W', help: "a zoo architecture's weights: imagenet (the default), a .pth/.safetensors file, or none",
     words: ['imagenet', 'none'], existingFile: true,
   },
+  web: { name: 'web', kind: 'string', arg: 'DIR', help: 'also write a page that runs the model in the browser (index.html, model.onnx, onnxruntime-web)', writableDir: true },
+  host: { name: 'host', kind: 'string', arg: 'H', help: 'the address to listen on', default: from('models.DEFAULT_HOST') },
+  port: { name: 'port', kind: 'int', arg: 'N', help: 'the port (0: any free one)', default: from('models.DEFAULT_PORT'), min: 0, max: 65535 },
+  maxBatch: { name: 'max-batch', kind: 'int', arg: 'N', help: 'images in one forward pass at most (1: no batching)', default: from('models.SERVE_DEFAULTS.maxBatch'), min: 1, max: 1024 },
+  maxWaitMs: { name: 'max-wait-ms', kind: 'number', arg: 'MS', help: 'how long a request waits for others to batch with', default: from('models.SERVE_DEFAULTS.maxWaitMs'), min: 0, max: 10_000 },
+  maxQueue: { name: 'max-queue', kind: 'int', arg: 'N', help: 'requests waiting at most; more get 503', default: from('models.SERVE_DEFAULTS.maxQueue'), min: 1, max: 1_000_000 },
+  maxBodyMb: { name: 'max-body-mb', kind: 'number', arg: 'MB', help: 'request body size at most; more gets 413', default: from('models.SERVE_DEFAULTS.maxBodyMb'), min: 0.001, max: 1024 },
+  maxMegapixels: { name: 'max-megapixels', kind: 'number', arg: 'MP', help: 'image size at most (from its header); more gets 413', default: from('models.SERVE_DEFAULTS.maxMegapixels'), min: 0.001, max: 1000 },
+  requestTimeoutMs: { name: 'request-timeout-ms', kind: 'int', arg: 'MS', help: 'time a request may take; more gets 503', default: from('models.SERVE_DEFAULTS.requestTimeoutMs'), min: 1, max: 3_600_000 },
   existOk: { name: 'exist-ok', kind: 'bool', help: 'write into a given --out that already holds files' },
   resume: {
     name: 'resume', kind: 'string', arg: 'RUN_DIR',
@@ -202,7 +211,16 @@ export const COMMANDS: readonly Command[] = [
       "metadata; onnxruntime runs it on a batch before it is written and its probabilities must equal libtorch's",
       'within 1e-4 (else exit 1, nothing written)',
     ],
-    flags: [F.format, F.onnxOut, F.opset, F.preprocess, F.verifyData, F.exportWeights, F.threads],
+    flags: [F.format, F.onnxOut, F.opset, F.preprocess, F.verifyData, F.web, F.exportWeights, F.threads],
+  },
+  {
+    name: 'serve', args: ['model'], argsError: 'serve: give a model (an exported .safetensors file or a run folder)',
+    summary: [
+      'the model over HTTP until Ctrl-C or SIGTERM (requests in flight finish): POST /predict (the image as the body or a',
+      'multipart file; ?top_k=N) answers {predictions: [{label, index, prob}]} as predict --json, GET /health, GET /model, a page',
+      'at /; concurrent requests are batched; each limit is answered with a JSON error naming it',
+    ],
+    flags: [F.host, F.port, F.maxBatch, F.maxWaitMs, F.maxQueue, F.maxBodyMb, F.maxMegapixels, F.requestTimeoutMs, F.threads],
   },
   {
     name: 'report', args: ['run'], argsError: 'report: give one run folder (as train writes it)',

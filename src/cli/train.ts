@@ -4,7 +4,7 @@
 // every epoch (and every --save-every batches), the pictures and report.html. Ctrl-C (SIGINT) or
 // SIGTERM ends the current batch, saves, and exits 130/143; `--resume RUN_DIR` goes on from the
 // checkpoint, `--resume RUN_DIR --epochs +N` trains a finished run N epochs more.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +26,8 @@ import type { ImageLoader } from '../data/loader.js';
 import { showBatch } from '../data/show.js';
 import { confidentLearning } from '../health/label-errors.js';
 import type { DuplicateGroup } from '../health/duplicates.js';
+import type { DatasetSummary } from '../data/summary.js';
+import { DataError } from '../data/errors.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { writeAtomic } from '../io/atomic.js';
 import { RUN_FILES, newRunDir, hasContent } from '../run/folder.js';
@@ -103,14 +105,19 @@ type Log = (s: string) => void;
 type Signals = Pick<NodeJS.Process, 'on' | 'off'>;
 
 /** Runs the study in a new run folder; returns the results it writes to results.json (and --json). */
-export async function trainCommand(a: TrainArgs, out: Log, onDownload?: (bytes: number, total: number | null) => void, signals: Signals = process):
+export async function trainCommand(args: TrainArgs, out: Log, onDownload?: (bytes: number, total: number | null) => void, signals: Signals = process):
   Promise<RunResults> {
+  let a = args;
+  if (a.epochs === 0 && a.freezeEpochs === 0) throw new UsageError('--epochs 0 with --freeze-epochs 0 trains nothing: give at least one epoch');
   if (a.out !== undefined) {
     await assertOutputDir(a.out, a.data);
     if (hasContent(a.out) && !a.existOk) {
-      throw new UsageError(`--out ${a.out} already holds files: give --exist-ok to write into it, --resume ${a.out} to continue the run there, or another --out`);
+      const isRun = existsSync(path.join(a.out, RUN_FILES.settings));
+      throw new UsageError(`--out ${a.out} already holds files: give --exist-ok to write into it${isRun ? `, --resume ${a.out} to continue the run there` : ''}, or another --out`);
     }
   }
+  // Paths as absolute: a run resumed from another folder finds its data.
+  a = { ...a, data: path.resolve(a.data), ...(a.out !== undefined ? { out: path.resolve(a.out) } : {}) };
   const settings: RunSettings = {
     command: 'train', visiontuneVersion: VERSION, libtorchVersion: libtorchVersion().torch, created: new Date().toISOString(),
     args: { ...withoutRunFlags(a), out: a.out ?? '' }, plan: { baseLr: typeof a.lr === 'number' ? a.lr : null, extend: [] },
@@ -125,17 +132,26 @@ export async function resumeCommand(a: ResumeArgs, out: Log, signals: Signals = 
   const settingsFile = path.join(dir, RUN_FILES.settings);
   const ckptFile = path.join(dir, RUN_FILES.checkpoint);
   if (!existsSync(settingsFile)) throw new UsageError(`--resume ${dir}: not a run folder (no ${RUN_FILES.settings})`);
-  if (!existsSync(ckptFile)) throw new UsageError(`--resume ${dir}: the run saved no checkpoint (it stopped before its first epoch ended); start it again`);
-  const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as RunSettings;
+  if (!existsSync(ckptFile)) {
+    throw new UsageError(`--resume ${dir}: there is no ${RUN_FILES.checkpoint} (removed, or the run stopped before its first epoch ended); start the run again`);
+  }
+  let settings: RunSettings;
+  try {
+    settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as RunSettings;
+    if (typeof settings?.args?.data !== 'string' || !Array.isArray(settings.plan?.extend)) throw new Error('it lacks args.data or plan.extend');
+  } catch (e) {
+    throw new UsageError(`--resume ${dir}: ${settingsFile} is not a readable run settings file (${(e as Error).message})`);
+  }
   const ckpt = readCheckpoint(ckptFile);
   const finished = Boolean(ckpt.meta.extra.finished);
-  if (finished && !a.more) {
+  const refuse = (why: string): never => {
     for (const t of ckpt.tensors.values()) t.dispose();
-    throw new UsageError(`--resume ${dir}: the run is finished; give --epochs +N to train it N epochs more`);
-  }
-  if (a.more) settings.plan.extend.push(a.more);
+    throw new UsageError(`--resume ${dir}: ${why}`);
+  };
+  if (finished && !a.more) refuse('the run is finished; give --epochs +N to train it N epochs more');
+  if (!finished && a.more) refuse(`the run is not finished: resume it first (visiontune train --resume ${dir}), then add epochs with --epochs +N`);
   const args: TrainArgs & { out: string } = { ...settings.args, out: dir, threads: a.threads ?? settings.args.threads, saveEvery: a.saveEvery, json: a.json, quiet: a.quiet };
-  return runTraining(settings, dir, { ckpt, finished }, args, out, undefined, signals);
+  return runTraining(settings, dir, { ckpt, finished, more: a.more }, args, out, undefined, signals);
 }
 
 const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> => {
@@ -144,7 +160,8 @@ const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'exis
 };
 
 // The study itself, new or resumed, in `dir`.
-async function runTraining(settings: RunSettings, outDir: string | null, resumed: { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean } | null,
+async function runTraining(settings: RunSettings, outDir: string | null,
+  resumed: { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean; more?: number } | null,
   a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals): Promise<RunResults> {
   const started = performance.now();
   const log = a.quiet ? () => undefined : out;
@@ -154,14 +171,23 @@ async function runTraining(settings: RunSettings, outDir: string | null, resumed
   const keep = stop ? new KeepBest() : null;
   let learnRef: VisionLearner | null = null;
   let bestLoss = Infinity;
+  let pendingMore = resumed?.more ?? 0;
+  const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
   const writeResultsCsv = (): void => writeAtomic(file(RUN_FILES.results), [resultsCsv(learnRef!.history)]);
   // At each save: the last model, the best by valid loss, and the table so far.
   const checkpoint = new SaveCheckpoint(() => file(RUN_FILES.checkpoint), {
     every: a.saveEvery ?? 0, fit: () => learnRef!.planFit, extra: () => ({ baseLr: settings.plan.baseLr, finished: false }),
-    onSave: (pos) => {
+    onSave: (pos, stopping) => {
       const learn = learnRef!;
       writeResultsCsv();
-      if (pos.batch !== 0) return; // mid-epoch: the checkpoint alone
+      // The epochs --epochs +N adds join the settings once the first of them is saved.
+      if (pendingMore) {
+        settings.plan.extend.push(pendingMore);
+        pendingMore = 0;
+        writeSettings();
+      }
+      if (stopping) learn.export(file(RUN_FILES.last));
+      if (pos.batch !== 0) return; // mid-epoch: the checkpoint (and on a stop, the last weights)
       learn.export(file(RUN_FILES.last));
       const row = learn.recorder.lastRow;
       const loss = row && Number.isFinite(row.valid_loss) ? row.valid_loss : NaN;
@@ -178,13 +204,15 @@ async function runTraining(settings: RunSettings, outDir: string | null, resumed
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
   }
+  if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
   dir = outDir ?? await newRunDir('train');
   await makeOutputDir(dir);
+  // --exist-ok into an earlier run's folder: its models, checkpoint and pictures go, so none is taken for this run's.
+  if (!resumed) for (const name of Object.values(RUN_FILES)) rmSync(file(name), { force: true });
   settings.args.out = dir;
   settings.machine.threads = getNumThreads();
   settings.data = dls.summary;
-  const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
   writeSettings();
   const entry = zooEntry(a.arch);
   log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${resumed ? 'weights from the checkpoint' : a.weights === 'none' ? 'random weights' : `${a.weights} weights`}; ` +
@@ -207,7 +235,7 @@ async function runTraining(settings: RunSettings, outDir: string | null, resumed
   const baseLr = settings.plan.baseLr;
   if (!resumed) await showBatch(dls.train, file(RUN_FILES.trainBatch), { maxN: 16 });
 
-  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs }, settings.plan.extend);
+  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs }, [...settings.plan.extend, ...(resumed?.more ? [resumed.more] : [])]);
   let resume: { fit: number; start: ReturnType<typeof resumeFrom> } | undefined;
   if (resumed) {
     const pos = resumed.ckpt.meta.position;
@@ -216,10 +244,9 @@ async function runTraining(settings: RunSettings, outDir: string | null, resumed
     const start = resumeFrom(learn, resumed.ckpt);
     resume = { fit, start: resumed.finished ? { ...start, epoch: 0, batch: 0 } : start };
     bestLoss = Math.min(...learn.history.map((r) => (Number.isFinite(r.valid_loss) ? r.valid_loss : Infinity)));
-    log(resumed.finished ? `Training ${settings.plan.extend.at(-1)} epochs more (a new one-cycle), from epoch ${learn.history.length}:`
+    log(resumed.finished ? `Training ${resumed.more} epoch${resumed.more === 1 ? '' : 's'} more (a new one-cycle), from epoch ${learn.history.length}:`
       : `Resuming at epoch ${learn.history.length}${pos.batch ? `, batch ${pos.batch + 1} of ${dls.train.length}` : ''}:`);
     learn.recorder.logTable(learn);
-    writeSettings();
   }
 
   // Ctrl-C or SIGTERM: the current batch ends, everything is saved; a second one stops at once.
@@ -239,7 +266,7 @@ async function runTraining(settings: RunSettings, outDir: string | null, resumed
   const rows = learn.history;
 
   const results: RunResults = {
-    arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: dls.train.bs,
+    arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: dls.train.bs, runDir: dir,
     lrFind: found ?? readLrFind(file(RUN_FILES.lrFindCsv)),
     epochs: rows.map((r) => ({ ...r, time: formatTime(r.time) as unknown as number, seconds: r.time })),
     curves: { losses: learn.recorder.losses, smoothLosses: learn.recorder.smoothLosses, batchesPerEpoch: dls.train.length },
@@ -392,4 +419,19 @@ async function checkTrainingLabels(learn: VisionLearner, k: number, seed: number
   log(`  out-of-fold accuracy of the linear head: ${(100 * checked.accuracy).toFixed(1)}%${learn.pretrained ? '' : ' (random weights: the check means little)'}`);
   printLabelSuspects(checked.suspects, 'the training images', log);
   return checked;
+}
+
+/** Throws a DataError when a resumed run's classes changed; warns when its images per split did. */
+function checkSameData(before: DatasetSummary | undefined, now: DatasetSummary, data: string, log: (s: string) => void): void {
+  if (!before) return;
+  const [was, is] = [before.vocab.join(', '), now.vocab.join(', ')];
+  if (was !== is) {
+    throw new DataError(`the classes changed since the run started (${was} then, ${is} now)`, data, 'A checkpoint holds a head for its classes: start a new run');
+  }
+  const count = (s: DatasetSummary, split: 'train' | 'valid'): number => Object.values(s.counts[split] ?? {}).reduce((x, y) => x + y, 0);
+  for (const split of ['train', 'valid'] as const) {
+    if (count(before, split) !== count(now, split)) {
+      log(`warning: the ${split} split has ${count(now, split)} images now, ${count(before, split)} when the run started: the resumed run sees other images`);
+    }
+  }
 }

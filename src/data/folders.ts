@@ -53,7 +53,11 @@ export interface FolderOptions {
 export async function makeOutputDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   const marker = path.join(dir, OUTPUT_MARKER);
-  await fs.writeFile(marker, 'Written by visiontune: this folder is its output and is never read as training data.\n', { flag: 'a' });
+  const text = 'Written by visiontune: this folder is its output and is never read as training data.\n';
+  try {
+    if ((await fs.readFile(marker, 'utf8')) === text) return;
+  } catch { /* not there yet */ }
+  await fs.writeFile(marker, text);
 }
 
 const isHidden = (name: string): boolean => name.startsWith('.') || name === '__MACOSX' || name === 'Thumbs.db';

@@ -75,8 +75,8 @@ export function toModelInput(squares: Tensor, t: Pick<EvalTransform, 'size' | 's
 }
 
 /** Returns the image decoded and presized by `t`, its centre square as uint8 [1, 3, c, c], or why it cannot be used. */
-export async function centreSquare(input: ImageInput, t: EvalTransform): Promise<Tensor | Skipped> {
-  const r = await decodeImage(input, { size: t.itemSize, method: t.method });
+export async function centreSquare(input: ImageInput, t: EvalTransform, o: { maxPixels?: number } = {}): Promise<Tensor | Skipped> {
+  const r = await decodeImage(input, { size: t.itemSize, method: t.method, maxPixels: o.maxPixels });
   if (!r.ok) return r.skipped;
   return tensor(cropSquares([r.image], t.cropSize), { shape: [1, 3, t.cropSize, t.cropSize] });
 }

@@ -173,8 +173,8 @@ export interface SaveCheckpointOptions {
   fit: () => number;
   /** Kept in the checkpoint for the caller (see CheckpointMeta.extra). */
   extra?: () => Record<string, unknown>;
-  /** Runs after each save, with the position saved (the command line writes last.safetensors and results.csv there). */
-  onSave?: (position: CheckpointPosition) => void;
+  /** Runs after each save, with the position saved and whether a stop was asked (the command line writes last.safetensors and results.csv there). */
+  onSave?: (position: CheckpointPosition, stopping: boolean) => void;
 }
 
 /**
@@ -220,7 +220,7 @@ export class SaveCheckpoint implements Callback {
   #save(learn: Learner, position: CheckpointPosition): void {
     saveCheckpoint(learn, typeof this.path === 'string' ? this.path : this.path(), position, this.o.extra?.() ?? {});
     this.lastPosition = position;
-    this.o.onSave?.(position);
+    this.o.onSave?.(position, this.#stopRequested);
   }
 
   #stop(learn: Learner): never {

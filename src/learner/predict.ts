@@ -98,9 +98,12 @@ function checkTta(o: PredictOptions): void {
   if (!(beta >= 0 && beta <= 1)) throw new RangeError(`beta must be in [0, 1], got ${beta}`);
 }
 
-// Every class's probability for centre squares [N, 3, c, c] (row-major N × C), with the
-// temperature; with tta (N = 1 then), blended with n augmented passes as fastai's tta.
-function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: PredictOptions): number[] {
+/**
+ * Returns every class's probability for centre squares [N, 3, c, c] (uint8, as centreSquare makes
+ * them), row-major N × C, with the temperature; with tta (N = 1 then), blended with n augmented
+ * passes as fastai's tta. The batched path of predict and of `visiontune serve`.
+ */
+export function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: PredictOptions): number[] {
   const n = o.tta ?? 0;
   const beta = o.beta ?? 0.25;
   model.eval();

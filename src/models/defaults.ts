@@ -10,3 +10,7 @@ export const MAX_OPSET = 17;
 export const DEFAULT_OPSET = 17;
 /** The format `visiontune export` writes when not told: ONNX. */
 export const DEFAULT_EXPORT_FORMAT = 'onnx';
+/** `visiontune serve`'s address and limits when not told (see ServeOptions): loopback only, by default. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+export const SERVE_DEFAULTS = { maxBatch: 16, maxWaitMs: 5, maxQueue: 256, maxBodyMb: 20, maxMegapixels: 40, requestTimeoutMs: 30_000 };

@@ -76,7 +76,7 @@ export function curvesSpec(d: CurvesData): TopLevelSpec {
       {
         title: 'Train loss per batch', width: 560, height: 180,
         layer: [
-          { data: { values: batches }, mark: { type: 'line', color: '#aec7e8', strokeWidth: 1 }, encoding: { x: { field: 'batch', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative', title: 'loss' } } },
+          { data: { values: batches }, mark: { type: 'line', color: '#aec7e8', strokeWidth: 1 }, encoding: { x: { field: 'batch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } }, y: { field: 'loss', type: 'quantitative', title: 'loss' } } },
           { data: { values: batches }, mark: { type: 'line', color: '#1f77b4', strokeWidth: 2 }, encoding: { x: { field: 'batch', type: 'quantitative' }, y: { field: 'smoothed', type: 'quantitative' } } },
           ...rules('batch'),
         ],

@@ -63,6 +63,8 @@ export interface RunResults {
   meanF1?: number | null;
   validation?: ValidationItem[];
   test?: Record<string, number>;
+  /** The run folder, for the advice that names it. */
+  runDir?: string;
   /** Set when a signal stopped the run: which, and where (the checkpoint's position). */
   interrupted?: { signal: string; epoch: number; batch: number } | null;
   timings?: { totalSeconds: number };
@@ -87,7 +89,7 @@ export function diagnosisSentences(r: RunResults): string[] {
     const before = rows[rows.length - 2].valid_loss;
     if (last.valid_loss <= best && last.valid_loss < before * 0.99) {
       out.push(`Still improving at the end (valid loss ${before.toFixed(4)} → ${last.valid_loss.toFixed(4)} in the last epoch): train more, ` +
-        'for instance visiontune train --resume RUN_DIR --epochs +3.');
+        `for instance visiontune train --resume ${r.runDir ?? 'RUN_DIR'} --epochs +3.`);
     }
   }
   const valid = r.data?.counts.valid;
@@ -126,7 +128,8 @@ function dataSection(d: DatasetSummary | undefined, r: RunResults): string {
     ? `<p>${d.skipped.length} file${d.skipped.length === 1 ? '' : 's'} skipped:</p><ul>${d.skipped.slice(0, 50).map((s) => `<li><code>${esc(s.path)}</code>: ${esc(s.reason)}${s.detail ? ` (${esc(s.detail)})` : ''}</li>`).join('')}</ul>`
     : '<p>No file skipped.</p>';
   const passed = passedOverLines(d.passedOver);
-  const dups = r.duplicates?.length ? `<p>${r.duplicates.length} group${r.duplicates.length === 1 ? '' : 's'} of copies: ${r.duplicates.map((g) => esc(g.kinds.join(', '))).slice(0, 20).join('; ')}</p>` : '';
+  const dups = r.duplicates?.length ? `<p>${r.duplicates.length} group${r.duplicates.length === 1 ? '' : 's'} of copies:</p><ul>${r.duplicates.slice(0, 20)
+    .map((g) => `<li>${esc(g.kinds.join(', '))}: ${g.items.map((it) => `<code>${esc(path.basename(it.path))}</code> (${esc(it.label)}, ${esc(it.split)})`).join(', ')}</li>`).join('')}</ul>` : '';
   const leaks = r.leaks && r.leaks.leaked > 0
     ? `<p class="warn">${r.leaks.leaked} validation image${r.leaks.leaked === 1 ? ' has' : 's have'} a copy in training: the error rate is ${num(r.leaks.errorRate, 3)} with ` +
       `${r.leaks.leaked === 1 ? 'it' : 'them'} and ${num(r.leaks.errorRateWithout, 3)} without (train --dedupe leaves them out).</p>` : '';
@@ -205,13 +208,15 @@ export async function reportHtml(r: RunResults, settings: Record<string, unknown
   const svgs = await chartSvgs(r);
   const diagnosis = r.diagnosis ?? diagnosisSentences(r);
   const final = r.final ?? {};
-  const header = `<h1>${esc(title)}</h1><p>${esc(r.arch)} (${r.weights === 'none' ? 'random' : esc(r.weights)} weights), ${r.classes.length} classes, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}` +
+  const header = `<h1>${esc(title)}</h1><p>${esc(r.arch)} (${r.weights === 'none' ? 'random' : esc(r.weights)}${r.epochs.length ? ' weights' : ''}), ${r.classes.length} classes` +
+    `${r.epochs.length ? `, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}` : ''}` +
     `${final.epoch !== undefined ? `; final (epoch ${final.epoch}): valid loss ${num(final.valid_loss)}, error rate ${num(final.error_rate)}` : ''}</p>` +
-    `${r.interrupted ? `<p class="warn">Interrupted by ${esc(r.interrupted.signal)} at epoch ${r.interrupted.epoch}, batch ${r.interrupted.batch}: resume with visiontune train --resume.</p>` : ''}`;
+    `${r.interrupted ? `<p class="warn">Interrupted by ${esc(r.interrupted.signal)} at epoch ${r.interrupted.epoch}, batch ${r.interrupted.batch}: resume with ` +
+      `<code>visiontune train --resume ${esc(r.runDir ?? 'RUN_DIR')}</code>.</p>` : ''}`;
   const sections = [
     header,
     dataSection(r.data, r),
-    `<section id="training"><h2>Training</h2>${epochTable(r)}<ul class="diagnosis">${diagnosis.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>` +
+    !r.epochs.length ? '' : `<section id="training"><h2>Training</h2>${epochTable(r)}<ul class="diagnosis">${diagnosis.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>` +
       `${svgs.get(RUN_FILES.curves) ?? ''}${svgs.get(RUN_FILES.lrFind) ?? ''}</section>`,
     r.confusion ? `<section id="confusion"><h2>Confusion matrix</h2>${svgs.get(RUN_FILES.confusion) ?? ''}${svgs.get(RUN_FILES.confusionNormalized) ?? ''}</section>` : '',
     await worstClasses(r),
@@ -232,13 +237,13 @@ export async function reportHtml(r: RunResults, settings: Record<string, unknown
  * Builds `report.html` in a run folder from its results.json and settings.json; returns its path.
  * Throws an Error naming the missing file when the folder is not a run folder.
  */
-export async function buildReport(runDir: string): Promise<string> {
+export async function buildReport(runDir: string, title = `visiontune run ${path.basename(path.resolve(runDir))}`): Promise<string> {
   const resultsFile = path.join(runDir, RUN_FILES.resultsJson);
   if (!existsSync(resultsFile)) throw new Error(`${runDir} is not a visiontune run folder: it has no ${RUN_FILES.resultsJson}`);
   const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as RunResults;
   const settingsFile = path.join(runDir, RUN_FILES.settings);
   const settings = existsSync(settingsFile) ? JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown> : null;
   const file = path.join(runDir, RUN_FILES.report);
-  writeAtomic(file, [await reportHtml(results, settings, `visiontune run ${path.basename(path.resolve(runDir))}`)]);
+  writeAtomic(file, [await reportHtml(results, settings, title)]);
   return file;
 }

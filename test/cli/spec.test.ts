@@ -57,7 +57,7 @@ test('issue 12: every flag\'s bad value is one line and exit 2, under a second, 
     mkdirSync(path.join(dir, 'a-folder'));
     const positionals: Record<string, string[]> = {
       models: [], train: [nowhere], 'lr-find': [nowhere], check: [nowhere], interpret: [path.join(dir, 'no-model.safetensors'), nowhere],
-      predict: ['resnet18', path.join(dir, 'no-image.jpg')], export: [path.join(dir, 'no-model.safetensors')], report: [nowhere],
+      predict: ['resnet18', path.join(dir, 'no-image.jpg')], export: [path.join(dir, 'no-model.safetensors')], report: [nowhere], serve: [path.join(dir, 'no-model.safetensors')],
     };
     let cases = 0;
     for (const c of COMMANDS) {
