@@ -205,6 +205,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
   }
   if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
+  const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
   dir = outDir ?? await newRunDir('train');
   await makeOutputDir(dir);
@@ -217,8 +218,6 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   const entry = zooEntry(a.arch);
   log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${resumed ? 'weights from the checkpoint' : a.weights === 'none' ? 'random weights' : `${a.weights} weights`}; ` +
     `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dls.train.bs} at ${a.size} px per epoch; run folder ${dir}`);
-
-  const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
 
   let found: LrFindResult | null = null;
   if (settings.plan.baseLr === null) {
@@ -252,7 +251,10 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   // Ctrl-C or SIGTERM: the current batch ends, everything is saved; a second one stops at once.
   let signalled: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (signalled) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    if (signalled) {
+      process.stderr.write(`\n${sig} again: stopping now; ${checkpoint.lastPosition ? 'the last checkpoint saved stays, for --resume' : 'no checkpoint was saved yet'}\n`);
+      process.exit(sig === 'SIGTERM' ? 143 : 130);
+    }
     signalled = sig;
     process.stderr.write(`\n${sig}: stopping at the end of this batch and saving (again to stop at once)…\n`);
     checkpoint.requestStop();
