@@ -40,3 +40,6 @@ export {
 } from './data/index.js';
 export { loadPretrained, resolveWeights, isCached, cacheDir, WeightsError } from './models/weights.js';
 export { VERSION } from './version.js';
+export { exportOnnx, onnxModelBytes, OnnxExportError, ONNX_TOLERANCE, type OnnxSource, type ExportOnnxOptions, type OnnxExportResult } from './onnx/index.js';
+export { createServer, SERVE_DEFAULTS, type ServeOptions } from './serve/server.js';
+export { pageHtml, type PageOptions } from './serve/page.js';

@@ -82,6 +82,9 @@ test('issue 14: a trained model exports with its metadata; the graph with prepro
   const e = visiontune(['export', run, '--preprocess', '--data', data, '--out', path.join(dir, 'model.onnx')]);
   assert.equal(e.code, 0, e.stderr);
   assert.match(e.stdout, /^Verified with onnxruntime on 8 of your images: largest probability difference from libtorch \d\.\d\de[-+]\d+ \(limit 0\.0001\)$/m);
+  const plain = visiontune(['export', run, '--out', path.join(dir, 'plain.onnx')]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /^Verified with onnxruntime on 4 generated images: largest probability difference from libtorch \d\.\d\de[-+]\d+ \(limit 0\.0001\)$/m);
   const bytes = readFileSync(path.join(dir, 'model.onnx'));
   const meta = Object.fromEntries(onnxProto.onnx.ModelProto.decode(bytes).metadataProps.map((p) => [p.key, p.value]));
   assert.deepEqual(JSON.parse(meta.classes), ['disc', 'horizontal', 'vertical']);
