@@ -1,11 +1,13 @@
 // The zoo benchmark: eval and train-step throughput (img/s, batch 16, 224 px) of
 // efficientnet_v2_s and mobilenet_v2 in visiontune and in torchvision, on the same libtorch
 // family and thread count, in fp32 and bf16 autocast, NCHW and channels_last. Each configuration
-// runs here and then in Python, in alternating rounds, so both sides see the same machine. The last line
-// is `ratio <the smallest visiontune ÷ torchvision ratio>`.
+// runs here and in Python in interleaved rounds (the side that goes first alternates), so both
+// sides see the same machine; each row prints the median of the rounds' ratios with their spread
+// (min–max), so that one noisy round neither passes nor fails it, and the header prints the CPU
+// and its ISA flags. The last line is `ratio <the smallest median visiontune ÷ torchvision ratio>`.
 // Environment: BENCH_ARCHS, BENCH_PRECISIONS (fp32,bf16; bf16 only where the CPU has bf16
-// instructions unless named), BENCH_FORMATS (nchw,channels_last), BENCH_MODES (eval,train), BENCH_STEPS (3),
-// BENCH_ROUNDS (2).
+// instructions unless named), BENCH_FORMATS (nchw,channels_last), BENCH_MODES (eval,train), BENCH_STEPS (8),
+// BENCH_ROUNDS (3).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,9 +29,9 @@ interface Config {
 
 const common = {
   threads: getNumThreads(), batch: 16, size: 224, classes: 10,
-  warmup: 1, steps: Number(process.env.BENCH_STEPS ?? 3),
+  warmup: 1, steps: Number(process.env.BENCH_STEPS ?? 8),
 };
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const archs = (process.env.BENCH_ARCHS ?? 'efficientnet_v2_s,mobilenet_v2').split(',');
 const formats = (process.env.BENCH_FORMATS ?? 'nchw,channels_last').split(',') as Config['format'][];
 const modes = (process.env.BENCH_MODES ?? 'eval,train').split(',') as Config['mode'][];
@@ -81,12 +83,11 @@ function torchvision(c: Config): number {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string).imgs_per_s;
 }
 
-/** The better of two results: the larger throughput, or the error if either failed. */
-function best(a: number | string, b: number | string): number | string {
-  if (typeof a === 'string') return a;
-  if (typeof b === 'string') return b;
-  return Math.max(a, b);
-}
+/** The median of numbers (the mean of the middle two for an even count). */
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
 
 /** Returns fn's number, or the first line of its error. */
 function attempt(fn: () => number): number | string {
@@ -97,33 +98,44 @@ function attempt(fn: () => number): number | string {
   }
 }
 
-console.log(`zoo benchmark: batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
-  `${common.steps} timed batches after ${common.warmup} warm-up, best of ${rounds} alternating rounds, AdamW for training`);
+const cpuModel = /model name\s*:\s*(.+)/.exec(cpuFlags)?.[1] ?? 'unknown CPU';
+const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => new RegExp(`\\b${f}\\b`).test(cpuFlags));
+console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
+  `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training`);
 if (!nativeBf16 && !precisions.includes('bf16')) {
   console.log('bf16 autocast skipped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16); BENCH_PRECISIONS=fp32,bf16 runs it anyway');
 }
-console.log('arch                precision  format         mode   visiontune  torchvision  ratio');
+console.log('arch                precision  format         mode   visiontune  torchvision  ratio (median, min–max over rounds)');
 let smallest = Infinity;
 for (const arch of archs) {
   for (const precision of precisions) {
     for (const format of formats) {
       for (const mode of modes) {
         const c = { arch, precision, format, mode };
-        // Rounds alternate between the two sides; each side's best round counts (noise only slows).
-        let ours: number | string = 0;
-        let theirs: number | string = 0;
-        for (let r = 0; r < rounds; r++) {
-          ours = best(ours, attempt(() => visiontune(c)));
-          theirs = best(theirs, attempt(() => torchvision(c)));
+        // Each round runs both sides, the first side alternating; a round's ratio compares like with like.
+        const ours: number[] = [];
+        const theirs: number[] = [];
+        let failed: string | null = null;
+        for (let r = 0; r < rounds && !failed; r++) {
+          const sides = r % 2 === 0 ? [() => visiontune(c), () => torchvision(c)] : [() => torchvision(c), () => visiontune(c)];
+          const got = sides.map((side) => attempt(side));
+          const [a, b] = r % 2 === 0 ? got : [got[1], got[0]];
+          if (typeof a === 'string' || typeof b === 'string') failed = [a, b].find((x) => typeof x === 'string') as string;
+          else {
+            ours.push(a);
+            theirs.push(b);
+          }
         }
         const row = `${arch.padEnd(18)}  ${precision.padEnd(9)}  ${format.padEnd(13)}  ${mode.padEnd(5)}  `;
-        if (typeof ours === 'number' && typeof theirs === 'number') {
-          smallest = Math.min(smallest, ours / theirs);
-          console.log(`${row}${ours.toFixed(2).padStart(10)}  ${theirs.toFixed(2).padStart(11)}  ${(ours / theirs).toFixed(3)}`);
+        if (!failed) {
+          const ratios = ours.map((o, i) => o / theirs[i]);
+          const mid = median(ratios);
+          smallest = Math.min(smallest, mid);
+          console.log(`${row}${median(ours).toFixed(2).padStart(10)}  ${median(theirs).toFixed(2).padStart(11)}  ${mid.toFixed(3)} ` +
+            `(${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`);
         } else {
-          // A configuration libtorch cannot run (e.g. a bf16 backward kernel missing in 1.13) on either side has no ratio.
-          console.log(`${row}${typeof ours === 'number' ? ours.toFixed(2) : 'failed'}  ${typeof theirs === 'number' ? theirs.toFixed(2) : 'failed'}`);
-          for (const r of [ours, theirs]) if (typeof r === 'string') console.log(`  ${r}`);
+          // A configuration libtorch cannot run (e.g. a bf16 backward kernel missing in 1.13) has no ratio.
+          console.log(`${row}failed: ${failed}`);
         }
       }
     }
