@@ -11,13 +11,12 @@ import { noGrad, randn, type Tensor } from '../torch/index.js';
 import { setOpObserver } from '../torch/dispatch.js';
 import type { Module } from '../nn/index.js';
 import { writeAtomic } from '../io/atomic.js';
+import { MIN_OPSET, MAX_OPSET, DEFAULT_OPSET } from '../models/defaults.js';
 
 const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
 type AttributeProto = onnxProto.onnx.IAttributeProto;
-
-import { MIN_OPSET, MAX_OPSET, DEFAULT_OPSET } from '../models/defaults.js';
 
 export { MIN_OPSET, MAX_OPSET, DEFAULT_OPSET } from '../models/defaults.js';
 
