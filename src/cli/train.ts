@@ -30,7 +30,7 @@ import type { DatasetSummary } from '../data/summary.js';
 import { DataError } from '../data/errors.js';
 import { Interpretation } from '../interpret/interpret.js';
 import { writeAtomic } from '../io/atomic.js';
-import { RUN_FILES, newRunDir, hasContent } from '../run/folder.js';
+import { RUN_FILES, newRunDir, hasContent, lockRunDir } from '../run/folder.js';
 import { EpochExtras, resultsCsv } from '../run/results.js';
 import { writeCharts, writeTopLosses } from '../run/pictures.js';
 import { diagnosisSentences, reportHtml, type RunResults } from '../run/report.js';
@@ -123,7 +123,12 @@ export async function trainCommand(args: TrainArgs, out: Log, onDownload?: (byte
     args: { ...withoutRunFlags(a), out: a.out ?? '' }, plan: { baseLr: typeof a.lr === 'number' ? a.lr : null, extend: [] },
     machine: { threads: 0, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.arch()}`, precision: a.precision },
   };
-  return runTraining(settings, a.out ?? null, null, a, out, onDownload, signals);
+  const unlock = a.out !== undefined && existsSync(a.out) ? lockRunDir(a.out) : null;
+  try {
+    return await runTraining(settings, a.out ?? null, null, a, out, onDownload, signals);
+  } finally {
+    unlock?.();
+  }
 }
 
 /** Goes on with the run in `a.resume` from its checkpoint: an interrupted run to its end, or a finished one `more` epochs further. */
@@ -151,7 +156,16 @@ export async function resumeCommand(a: ResumeArgs, out: Log, signals: Signals = 
   if (finished && !a.more) refuse('the run is finished; give --epochs +N to train it N epochs more');
   if (!finished && a.more) refuse(`the run is not finished: resume it first (visiontune train --resume ${dir}), then add epochs with --epochs +N`);
   const args: TrainArgs & { out: string } = { ...settings.args, out: dir, threads: a.threads ?? settings.args.threads, saveEvery: a.saveEvery, json: a.json, quiet: a.quiet };
-  return runTraining(settings, dir, { ckpt, finished, more: a.more }, args, out, undefined, signals);
+  let unlock: (() => void) | null = null;
+  try {
+    unlock = lockRunDir(dir);
+    return await runTraining(settings, dir, { ckpt, finished, more: a.more }, args, out, undefined, signals);
+  } catch (e) {
+    if (!unlock) for (const t of ckpt.tensors.values()) t.dispose();
+    throw e;
+  } finally {
+    unlock?.();
+  }
 }
 
 const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> => {

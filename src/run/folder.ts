@@ -1,7 +1,7 @@
 // The run folder: where one `train` keeps everything it produced — settings, per-epoch results,
 // best and last models, the checkpoint, the pictures and the report. A new numbered folder each
 // run (runs/train, runs/train2, …), as Ultralytics does, so that no run overwrites another.
-import { promises as fs, existsSync, readdirSync } from 'node:fs';
+import { promises as fs, existsSync, readdirSync, openSync, writeSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { OUTPUT_MARKER, makeOutputDir } from '../data/folders.js';
 import { DEFAULT_RUNS_DIR } from '../data/defaults.js';
@@ -49,4 +49,41 @@ export async function newRunDir(name: string, parent = DEFAULT_RUNS_DIR): Promis
 export function hasContent(dir: string): boolean {
   if (!existsSync(dir)) return false;
   return readdirSync(dir).some((n) => n !== OUTPUT_MARKER);
+}
+
+/** The file a training run holds in its folder while it runs (its process id inside). */
+export const LOCK_FILE = '.visiontune.lock';
+
+/**
+ * Claims an existing run folder for one training process: creates LOCK_FILE exclusively, or takes
+ * over one whose process is gone. Returns the release function. Throws an Error naming the other
+ * process when a live one holds the folder.
+ */
+export function lockRunDir(dir: string): () => void {
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => { try { unlinkSync(file); } catch { /* already gone */ } };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`another visiontune (process ${pid}) is training in ${dir}: wait for it, or stop it first`);
+      }
+      unlinkSync(file); // left by a process that died: take it over
+    }
+  }
+  throw new Error(`cannot claim ${dir}: ${LOCK_FILE} keeps coming back`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

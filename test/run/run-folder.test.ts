@@ -261,3 +261,17 @@ test('issue 13: SIGTERM saves and exits 143', async () => {
   assert.match(r.stderr, /stopped by SIGTERM; saved .*resume with visiontune train --resume/);
   assert.ok(existsSync(path.join(out, 'checkpoint.safetensors')));
 });
+
+test('issue 13: one training process per run folder: a live holder is named, a dead one\'s lock is taken over', async () => {
+  const { lockRunDir, LOCK_FILE } = await import('../../src/run/folder.js');
+  const { writeFileSync } = await import('node:fs');
+  const held = path.join(dir, 'held');
+  mkdirSync(held);
+  writeFileSync(path.join(held, LOCK_FILE), `${process.pid}\n`); // this test's process: alive
+  assertOneLineError(visiontune(['train', data, ...SMALL, '--out', held, '--exist-ok']), 1, new RegExp(`another visiontune \\(process ${process.pid}\\) is training in`));
+  writeFileSync(path.join(held, LOCK_FILE), '2147483646\n'); // no such process
+  const release = lockRunDir(held);
+  assert.equal(readFileSync(path.join(held, LOCK_FILE), 'utf8').trim(), String(process.pid));
+  release();
+  assert.ok(!existsSync(path.join(held, LOCK_FILE)));
+});
