@@ -6,7 +6,7 @@ import path from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
 import { pageHtml } from '../serve/page.js';
 import { loadModel } from '../learner/export.js';
-import { trainedTransform, weightsTransform } from '../data/transform.js';
+import { weightsTransform } from '../data/transform.js';
 import { zooEntry, ZOO } from '../models/registry.js';
 import { loadPretrained } from '../models/weights.js';
 import { IMAGENET_CLASSES } from '../models/imagenet-classes.js';

@@ -1,17 +1,15 @@
 // `visiontune lr-find <data>` and `visiontune interpret <model> <data>`.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeAtomic } from '../io/atomic.js';
-import { RUN_FILES, newRunDir, hasContent } from '../run/folder.js';
+import { newRunDir, hasContent } from '../run/folder.js';
 import { UsageError } from './errors.js';
-import { renderSvg, writePng, lrFindSpec } from '../run/charts.js';
-import { writeCharts, writeTopLosses } from '../run/pictures.js';
-import { buildReport, type RunResults } from '../run/report.js';
+import { writeLrFind } from '../run/pictures.js';
+import { writeRunOutputs, type RunResults } from '../run/report.js';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { makeOutputDir, assertOutputDir } from '../data/folders.js';
 import { DataError } from '../data/errors.js';
-import { lrFind, lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
+import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { loadModel } from '../learner/export.js';
 import { Learner } from '../learner/learner.js';
 import { modelFileOf } from './predict.js';
@@ -34,9 +32,7 @@ export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   const r = await lrFind(learn);
   const dir = a.out ?? await newRunDir('lr_find');
   await makeOutputDir(dir);
-  const [csv, png] = [path.join(dir, RUN_FILES.lrFindCsv), path.join(dir, RUN_FILES.lrFind)];
-  writeAtomic(csv, [lrFindCsv(r)]);
-  await writePng(await renderSvg(lrFindSpec(r)), png);
+  const { csv, png } = await writeLrFind(r, dir);
   for (const [name, lr] of Object.entries(r.suggestions)) out(`${name.padEnd(8)} ${lr.toExponential(2)}`);
   out(`(valley is the default choice) curve in ${csv}, plot in ${png}`);
   return r;
@@ -101,14 +97,9 @@ export async function interpretCommand(a: InterpretArgs, out: (s: string) => voi
   const run: RunResults = {
     ...results, arch: exported.meta.architecture, weights: a.model, classes: [...dls.vocab], baseLr: null, batchSize: a.bs, epochs: [], data: dls.summary,
     final: { error_rate: 1 - interp.accuracy, accuracy: interp.accuracy },
-    validation: interp.actual.map((y, i) => ({
-      path: interp.paths?.[i] ?? `#${i}`, actual: dls.vocab[y], predicted: dls.vocab[interp.predicted[i]], probability: interp.predictedProb[i], loss: interp.itemLosses[i],
-    })),
+    validation: interp.items(),
   };
-  writeAtomic(path.join(dir, RUN_FILES.resultsJson), [`${JSON.stringify(run, null, 2)}\n`]);
-  await writeCharts(run, dir);
-  await writeTopLosses(run, dir);
-  await buildReport(dir, `visiontune interpret: ${path.basename(a.model)} on ${path.basename(path.resolve(a.data))}`);
+  await writeRunOutputs(run, dir, null, `visiontune interpret: ${path.basename(a.model)} on ${path.basename(path.resolve(a.data))}`);
   out(`Pictures and report.html in ${dir}`);
   return results;
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { zooEntry } from '../models/registry.js';
 import { assertOutputDir, makeOutputDir } from '../data/folders.js';
-import { lrFind, lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
+import { lrFind, type LrFindResult } from '../learner/lr-find.js';
 import { EarlyStopping, KeepBest, overTrainingEpoch } from '../learner/callbacks.js';
 import { diagnose, TrainingError } from '../learner/diagnosis.js';
 import { ProgressBar } from '../learner/progress.js';
@@ -32,9 +32,8 @@ import { Interpretation } from '../interpret/interpret.js';
 import { writeAtomic } from '../io/atomic.js';
 import { RUN_FILES, newRunDir, hasContent, lockRunDir } from '../run/folder.js';
 import { EpochExtras, resultsCsv } from '../run/results.js';
-import { writeCharts, writeTopLosses } from '../run/pictures.js';
-import { diagnosisSentences, reportHtml, type RunResults } from '../run/report.js';
-import { renderSvg, writePng, lrFindSpec } from '../run/charts.js';
+import { diagnosisSentences, writeRunOutputs, type RunResults } from '../run/report.js';
+import { writeLrFind } from '../run/pictures.js';
 import { VERSION } from '../version.js';
 import { UsageError, InterruptedError } from './errors.js';
 import { prepare } from './prepare.js';
@@ -183,37 +182,11 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   const file = (name: string): string => path.join(dir, name);
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
   const keep = stop ? new KeepBest() : null;
-  let learnRef: VisionLearner | null = null;
   let bestLoss = Infinity;
   let pendingMore = resumed?.more ?? 0;
   const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
-  const writeResultsCsv = (): void => writeAtomic(file(RUN_FILES.results), [resultsCsv(learnRef!.history)]);
-  // At each save: the last model, the best by valid loss, and the table so far.
-  const checkpoint = new SaveCheckpoint(() => file(RUN_FILES.checkpoint), {
-    every: a.saveEvery ?? 0, fit: () => learnRef!.planFit, extra: () => ({ baseLr: settings.plan.baseLr, finished: false }),
-    onSave: (pos, stopping) => {
-      const learn = learnRef!;
-      writeResultsCsv();
-      // The epochs --epochs +N adds join the settings once the first of them is saved.
-      if (pendingMore) {
-        settings.plan.extend.push(pendingMore);
-        pendingMore = 0;
-        writeSettings();
-      }
-      if (stopping) learn.export(file(RUN_FILES.last));
-      if (pos.batch !== 0) return; // mid-epoch: the checkpoint (and on a stop, the last weights)
-      learn.export(file(RUN_FILES.last));
-      const row = learn.recorder.lastRow;
-      const loss = row && Number.isFinite(row.valid_loss) ? row.valid_loss : NaN;
-      if (loss < bestLoss || (Number.isNaN(loss) && !existsSync(file(RUN_FILES.best))) || Number.isNaN(bestLoss)) {
-        bestLoss = Number.isNaN(loss) ? NaN : loss;
-        learn.export(file(RUN_FILES.best));
-      }
-    },
-  });
-  const callbacks: Callback[] = [new ProgressBar(), new EpochExtras(), checkpoint, ...(stop && keep ? [stop, keep] : [])];
+  const callbacks: Callback[] = [new ProgressBar(), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
   const { dls, learn, duplicates } = await prepare({ ...a, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload, { weightsFromCheckpoint: Boolean(resumed) });
-  learnRef = learn;
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
@@ -241,8 +214,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
     log(`lr_find: valley ${s.valley.toExponential(2)}, minimum ${s.minimum.toExponential(2)}, steep ${s.steep.toExponential(2)}, ` +
       `slide ${s.slide.toExponential(2)}; using the valley`);
     settings.plan.baseLr = s.valley;
-    writeAtomic(file(RUN_FILES.lrFindCsv), [lrFindCsv(found)]);
-    await writePng(await renderSvg(lrFindSpec(found)), file(RUN_FILES.lrFind));
+    await writeLrFind(found, dir);
     writeSettings();
   }
   const baseLr = settings.plan.baseLr;
@@ -261,6 +233,31 @@ async function runTraining(settings: RunSettings, outDir: string | null,
       : `Resuming at epoch ${learn.history.length}${pos.batch ? `, batch ${pos.batch + 1} of ${dls.train.length}` : ''}:`);
     learn.recorder.logTable(learn);
   }
+
+  const writeResultsCsv = (): void => writeAtomic(file(RUN_FILES.results), [resultsCsv(learn.history)]);
+  // Added for the fits alone (lr_find's batches are no checkpoint's). At each save: the table so
+  // far; at an epoch's end or a stop, the last model; at a better valid loss, the best.
+  const checkpoint = new SaveCheckpoint(file(RUN_FILES.checkpoint), {
+    every: a.saveEvery ?? 0, fit: () => learn.planFit, extra: () => ({ baseLr: settings.plan.baseLr, finished: false }),
+    onSave: (pos, stopping) => {
+      writeResultsCsv();
+      // The epochs --epochs +N adds join the settings once the first of them is saved.
+      if (pendingMore) {
+        settings.plan.extend.push(pendingMore);
+        pendingMore = 0;
+        writeSettings();
+      }
+      if (stopping || pos.batch === 0) learn.export(file(RUN_FILES.last));
+      if (pos.batch !== 0) return;
+      const row = learn.recorder.lastRow;
+      const loss = row && Number.isFinite(row.valid_loss) ? row.valid_loss : NaN;
+      if (loss < bestLoss || (Number.isNaN(loss) && !existsSync(file(RUN_FILES.best))) || Number.isNaN(bestLoss)) {
+        bestLoss = Number.isNaN(loss) ? NaN : loss;
+        learn.export(file(RUN_FILES.best));
+      }
+    },
+  });
+  learn.addCallback(checkpoint);
 
   // Ctrl-C or SIGTERM: the current batch ends, everything is saved; a second one stops at once.
   let signalled: NodeJS.Signals | null = null;
@@ -297,12 +294,8 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   };
   const writeResults = async (): Promise<void> => {
     results.diagnosis = diagnosisSentences(results);
-    const text = `${JSON.stringify(results, null, 2)}\n`;
-    writeAtomic(file(RUN_FILES.resultsJson), [text]);
+    const text = await writeRunOutputs(results, dir, settings as unknown as Record<string, unknown>, `visiontune run ${path.basename(path.resolve(dir))}`);
     if (a.json) writeAtomic(a.json, [text]);
-    await writeCharts(results, dir);
-    await writeTopLosses(results, dir);
-    writeAtomic(file(RUN_FILES.report), [await reportHtml(results, settings as unknown as Record<string, unknown>, `visiontune run ${path.basename(path.resolve(dir))}`)]);
   };
 
   if (checkpoint.stopped) {
@@ -342,9 +335,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
       const interp = await Interpretation.fromLearner(learn, dls.valid, preds);
       Object.assign(results, printInterpretation(interp, log));
       results.final.accuracy = interp.accuracy;
-      results.validation = interp.actual.map((y, i) => ({
-        path: interp.paths?.[i] ?? `#${i}`, actual: dls.vocab[y], predicted: dls.vocab[interp.predicted[i]], probability: interp.predictedProb[i], loss: interp.itemLosses[i],
-      }));
+      results.validation = interp.items();
       results.leaks = leakErrors(results.validation, duplicates);
       const checked = calibrateAndCheckLabels(learn, preds, interp.paths ?? [], log);
       Object.assign(results, checked, { labelSuspects: [...(trainingSuspects?.suspects ?? []), ...checked.labelSuspects] });

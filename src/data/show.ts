@@ -1,12 +1,10 @@
 // Pictures of images: showBatch, a grid of one batch as the model sees it (augmented, then
 // un-normalised), each image captioned with its label — to check augmentation and labels by eye
-// (fastai's show_batch); the grid itself, for top losses too; items' pictures and thumbnails.
+// (fastai's show_batch); the grid itself, for top losses too; thumbnails as data URIs.
 import sharp, { type OverlayOptions } from 'sharp';
 import { tidy, tensor, type Tensor } from '../torch/index.js';
 import { IMAGENET_STATS } from './augment.js';
 import type { ImageLoader } from './loader.js';
-import { itemPixels, type PresizedItem, type PresizedSet } from './presize.js';
-import { cropSquares } from './transform.js';
 import { writeAtomic } from '../io/atomic.js';
 
 export interface ShowBatchOptions {
@@ -78,22 +76,6 @@ export async function showBatch(dl: ImageLoader, file: string, o: ShowBatchOptio
   const tiles = labels.map((label, i) => ({ pixels: pixels.subarray(i * s * s * 3, (i + 1) * s * s * 3), width: s, height: s, caption: [label] }));
   await writeGrid(tiles, file, o.cols);
   return n;
-}
-
-/**
- * Returns an item's picture as validation shows it — the centre square of its presized image —
- * resized to `side` pixels, as interleaved RGB (for writeGrid or a thumbnail); null when its file
- * no longer decodes.
- */
-export async function itemPicture(item: PresizedItem, set: Pick<PresizedSet, 'itemSize' | 'method' | 'maxPixels'>, side: number): Promise<GridTile['pixels'] | null> {
-  const img = await itemPixels(item, set);
-  if (!('data' in img)) return null;
-  const s = Math.min(img.height, img.width);
-  const chw = cropSquares([img], s);
-  const hwc = new Uint8Array(s * s * 3);
-  for (let c = 0; c < 3; c++) for (let i = 0; i < s * s; i++) hwc[i * 3 + c] = chw[c * s * s + i];
-  const { data } = await sharp(hwc, { raw: { width: s, height: s, channels: 3 } }).resize(side, side).raw().toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
 
 /** Returns RGB pixels as a small JPEG in a data URI, for pages that must work offline. */

@@ -6,6 +6,7 @@
 // pretrained network, cross-validated logistic regression; Northcutt et al. 2021, §6).
 import { F, noGrad, tidy, keep, cat, zeros, tensor, type Tensor, type Stats } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
+import { Adam } from '../optim/index.js';
 import { seededRandom } from '../data/random.js';
 import { ImageLoader, type ImageBatch } from '../data/loader.js';
 import type { PresizedSet } from '../data/presize.js';
@@ -80,22 +81,16 @@ export function linearHeadProbs(train: Tensor, y: readonly number[], test: Tenso
     const target = tensor([...y], { dtype: 'int64' });
     const w = zeros([train.size(1), numClasses], { requiresGrad: true });
     const b = zeros([numClasses], { requiresGrad: true });
-    const m = [zeros(w.shape), zeros(b.shape)];
-    const v = [zeros(w.shape), zeros(b.shape)];
-    const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
-    for (let step = 1; step <= LINEAR_HEAD_STEPS; step++) {
-      tidy(() => {
-        F.crossEntropy(xs.matmul(w).add(b), target).add(w.pow(2).sum().mul(0.5 / n)).backward();
-        noGrad(() => [w, b].forEach((p, k) => {
-          const g = p.grad!;
-          m[k].mul_(beta1).add_(g, 1 - beta1);
-          v[k].mul_(beta2).add_(g.mul(g), 1 - beta2);
-          const mHat = m[k].div(1 - beta1 ** step);
-          const vHat = v[k].div(1 - beta2 ** step);
-          p.sub_(mHat.div(vHat.sqrt().add(eps)), LINEAR_HEAD_LR);
-          g.zero_();
-        }));
-      });
+    // Adam's L2 term on W (weight decay 1/N) is the gradient of the 1/(2N)·‖W‖² penalty.
+    const opt = new Adam([{ params: [w], weightDecay: 1 / n }, { params: [b], weightDecay: 0 }], { lr: LINEAR_HEAD_LR });
+    try {
+      for (let step = 1; step <= LINEAR_HEAD_STEPS; step++) {
+        opt.zeroGrad();
+        tidy(() => F.crossEntropy(xs.matmul(w).add(b), target).backward());
+        opt.step();
+      }
+    } finally {
+      opt.dispose();
     }
     return noGrad(() => F.softmax(test.sub(mean).div(std).matmul(w).add(b), 1));
   });

@@ -24,6 +24,15 @@ export interface TopLoss {
   loss: number;
 }
 
+/** One item's outcome: its file (or #index), actual and predicted class, the prediction's probability and the loss. */
+export interface ItemOutcome {
+  path: string;
+  actual: string;
+  predicted: string;
+  probability: number;
+  loss: number;
+}
+
 export interface ClassReport {
   label: string;
   /**
@@ -83,6 +92,13 @@ export class Interpretation {
 
   get accuracy(): number {
     return this.actual.filter((a, i) => a === this.predicted[i]).length / Math.max(1, this.actual.length);
+  }
+
+  /** Every item's outcome, in the predictions' order. */
+  items(): ItemOutcome[] {
+    return this.actual.map((y, i) => ({
+      path: this.paths?.[i] ?? `#${i}`, actual: this.vocab[y], predicted: this.vocab[this.predicted[i]], probability: this.predictedProb[i], loss: this.itemLosses[i],
+    }));
   }
 
   /** (actual, predicted, count) off the diagonal with count ≥ minCount, most frequent first. */

@@ -191,8 +191,7 @@ export class SaveCheckpoint implements Callback {
   lastPosition: CheckpointPosition | null = null;
   #stopRequested = false;
 
-  /** `path`: the checkpoint file, or a function that names it when the first save happens. */
-  constructor(readonly path: string | (() => string), readonly o: SaveCheckpointOptions) {}
+  constructor(readonly path: string, readonly o: SaveCheckpointOptions) {}
 
   /** Asks the fit to save and stop at the end of the current batch. */
   requestStop(): void { this.#stopRequested = true; }
@@ -218,7 +217,7 @@ export class SaveCheckpoint implements Callback {
   }
 
   #save(learn: Learner, position: CheckpointPosition): void {
-    saveCheckpoint(learn, typeof this.path === 'string' ? this.path : this.path(), position, this.o.extra?.() ?? {});
+    saveCheckpoint(learn, this.path, position, this.o.extra?.() ?? {});
     this.lastPosition = position;
     this.o.onSave?.(position, this.#stopRequested);
   }

@@ -12,7 +12,7 @@ import { TerminateOnDivergence, TrainingError, type Divergence } from './diagnos
 import { CancelException, type BatchInfo, type Callback, type EpochRow, type Part } from './events.js';
 import { Recorder, GatherPreds } from './recorder.js';
 import { defaultSplitter, type FitStart, type PlannedFit, type Splitter, type Loader, type DataLoadersLike, type LearnerOptions, type FitOptions, type FineTuneOptions } from './types.js';
-import { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
+import { LEARNER_DEFAULTS } from './defaults.js';
 import { fineTunePlan } from './schedule.js';
 import { saveCheckpoint, readCheckpoint, resumeFrom, type CheckpointPosition } from './checkpoint.js';
 import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './schedulers.js';

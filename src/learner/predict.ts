@@ -98,6 +98,12 @@ function checkTta(o: PredictOptions): void {
   if (!(beta >= 0 && beta <= 1)) throw new RangeError(`beta must be in [0, 1], got ${beta}`);
 }
 
+/** Returns the k most probable classes of one image's probabilities, most probable first (ties by class index). */
+export function topClasses(probs: ArrayLike<number>, classes: readonly string[], k: number): Prediction[] {
+  return Array.from(probs, (prob, index) => ({ label: classes[index], index, prob }))
+    .sort((a, b) => b.prob - a.prob || a.index - b.index).slice(0, Math.min(k, classes.length));
+}
+
 /**
  * Returns every class's probability for centre squares [N, 3, c, c] (uint8, as centreSquare makes
  * them), row-major N × C, with the temperature; with tta (N = 1 then), blended with n augmented
@@ -136,12 +142,9 @@ function finiteProbs<T extends ArrayLike<number>>(values: T): T {
 export async function predictFiles(model: Module, classes: readonly string[], files: string[], p: Preprocess,
   topK = 5, o: PredictOptions & { batchSize?: number; unknownBelow?: number } = {}): Promise<{ predictions: FilePredictions[]; skipped: Skipped[] }> {
   const t = evalTransformOf(p);
-  const k = Math.min(topK, classes.length);
-  const top = (probs: ArrayLike<number>): Prediction[] => Array.from(probs, (prob, index) => ({ label: classes[index], index, prob }))
-    .sort((a, b) => b.prob - a.prob || a.index - b.index).slice(0, k);
   const predictions: FilePredictions[] = [];
   const answer = (file: string, probs: ArrayLike<number>): FilePredictions => {
-    const best = top(probs);
+    const best = topClasses(probs, classes, topK);
     return { file, predictions: best, ...(o.unknownBelow !== undefined && best[0].prob < o.unknownBelow ? { unknown: true } : {}) };
   };
   const skipped: Skipped[] = [];

@@ -4,7 +4,7 @@
 import { tensor, noGrad, tidy, F } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { cropSquares, toModelInput, type EvalTransform } from '../data/transform.js';
-import { decodeImage, type RawImage } from '../data/decode.js';
+import { decodeImage, toChw, type RawImage } from '../data/decode.js';
 import { patternPixels } from '../data/synthetic-files.js';
 import { seededRandom } from '../data/random.js';
 import { VERSION } from '../version.js';
@@ -89,31 +89,21 @@ async function verificationImages(t: EvalTransform, files?: readonly string[]): 
   const rand = seededRandom(7);
   for (let i = 0; out.length < Math.min(4, VERIFY_IMAGES); i++) {
     const [h, w] = [t.itemSize, t.itemSize + (i % 2) * Math.round(t.itemSize / 4)];
-    const hwc = patternPixels(i % 4, w, h, rand);
-    const chw = new Uint8Array(3 * h * w);
-    for (let c = 0; c < 3; c++) for (let p = 0; p < h * w; p++) chw[c * h * w + p] = hwc[3 * p + c];
-    out.push({ data: chw, height: h, width: w });
+    out.push(toChw(patternPixels(i % 4, w, h, rand), h, w, 3));
   }
   return out;
 }
 
-/** Returns libtorch's probabilities [N, C] for presized images, as predict computes them. */
-function libtorchProbabilities(source: OnnxSource, images: readonly RawImage[]): Float32Array {
-  const t = source.transform;
-  return noGrad(() => tidy(() => {
-    const squares = tensor(cropSquares(images, t.cropSize), { shape: [images.length, 3, t.cropSize, t.cropSize] });
-    const logits = source.module.forward(toModelInput(squares, t));
-    return F.softmax(logits.div(source.temperature ?? 1), 1).toTypedArray() as Float32Array;
-  }));
-}
-
-// The largest |p_onnx − p_libtorch| over the images: the model input fed as floats, or with the
-// preprocessing in the graph the presized pixels fed one image at a time (sizes differ).
+// The largest |p_onnx − p_libtorch| over the images. The model input is made once, as predict
+// makes it, and goes to libtorch and (without the preprocessing in the graph) to onnxruntime; with
+// the preprocessing the graph gets the presized pixels, one image at a time (their sizes differ).
 async function compareWithOnnxRuntime(bytes: Uint8Array, source: OnnxSource, images: readonly RawImage[], preprocess: boolean): Promise<number> {
   const ort = (await import('onnxruntime-node')).default;
   const session = await ort.InferenceSession.create(bytes);
+  const t = source.transform;
+  const input = noGrad(() => toModelInput(tensor(cropSquares(images, t.cropSize), { shape: [images.length, 3, t.cropSize, t.cropSize] }), t));
   try {
-    const expected = libtorchProbabilities(source, images);
+    const expected = noGrad(() => tidy(() => F.softmax(source.module.forward(input).div(source.temperature ?? 1), 1).toTypedArray() as Float32Array));
     const c = source.classes.length;
     let worst = 0;
     const check = (got: Float32Array, from: number): void => {
@@ -125,14 +115,12 @@ async function compareWithOnnxRuntime(bytes: Uint8Array, source: OnnxSource, ima
         check(r.probabilities.data as Float32Array, k);
       }
     } else {
-      const t = source.transform;
-      const input = noGrad(() => tidy(() => toModelInput(tensor(cropSquares(images, t.cropSize), { shape: [images.length, 3, t.cropSize, t.cropSize] }), t)
-        .contiguous().toTypedArray() as Float32Array));
-      const r = await session.run({ input: new ort.Tensor('float32', input, [images.length, 3, t.size, t.size]) });
+      const r = await session.run({ input: new ort.Tensor('float32', tidy(() => input.contiguous().toTypedArray() as Float32Array), [images.length, 3, t.size, t.size]) });
       check(r.probabilities.data as Float32Array, 0);
     }
     return worst;
   } finally {
+    input.dispose();
     await session.release();
   }
 }

@@ -8,6 +8,8 @@ import { renderSvg, writePng, curvesSpec, confusionSpec, perClassSpec, lrFindSpe
 import { writeGrid, type GridTile } from '../data/show.js';
 import { RUN_FILES } from './folder.js';
 import type { RunResults } from './report.js';
+import { writeAtomic } from '../io/atomic.js';
+import { lrFindCsv, type LrFindResult } from '../learner/lr-find.js';
 
 /** Side of a top-loss picture in the grid, in pixels. */
 export const TOP_LOSS_PX = 160;
@@ -37,6 +39,14 @@ export async function writeCharts(r: RunResults, dir: string): Promise<Map<strin
   const svgs = await chartSvgs(r);
   for (const [file, svg] of svgs) await writePng(svg, path.join(dir, file));
   return svgs;
+}
+
+/** Writes lr_find.csv and lr_find.png into `dir`; returns their paths. */
+export async function writeLrFind(r: LrFindResult, dir: string): Promise<{ csv: string; png: string }> {
+  const [csv, png] = [path.join(dir, RUN_FILES.lrFindCsv), path.join(dir, RUN_FILES.lrFind)];
+  writeAtomic(csv, [lrFindCsv(r)]);
+  await writePng(await renderSvg(lrFindSpec(r)), png);
+  return { csv, png };
 }
 
 /**

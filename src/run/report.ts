@@ -10,12 +10,12 @@ import { writeAtomic } from '../io/atomic.js';
 import { jpegDataUri } from '../data/show.js';
 import type { DatasetSummary } from '../data/summary.js';
 import { passedOverLines } from '../data/summary.js';
-import type { ClassReport, TopLoss } from '../interpret/interpret.js';
+import type { ClassReport, ItemOutcome, TopLoss } from '../interpret/interpret.js';
 import type { EpochRow } from '../learner/learner.js';
 import type { LrFindResult } from '../learner/lr-find.js';
 import type { DuplicateGroup } from '../health/duplicates.js';
 import type { LabelSuspectFile } from '../health/label-check.js';
-import { chartSvgs, filePicture } from './pictures.js';
+import { chartSvgs, filePicture, writeCharts, writeTopLosses } from './pictures.js';
 import { RUN_FILES } from './folder.js';
 
 /** Thumbnails in the report, in pixels. */
@@ -25,13 +25,7 @@ export const WORST_CLASSES = 3;
 export const IMAGES_PER_CONFUSION = 6;
 
 /** One validation image's outcome. */
-export interface ValidationItem {
-  path: string;
-  actual: string;
-  predicted: string;
-  probability: number;
-  loss: number;
-}
+export type ValidationItem = ItemOutcome;
 
 /** What a run recorded (results.json, also --json): everything the report and the pictures are drawn from. */
 export interface RunResults {
@@ -203,9 +197,10 @@ td:first-child,th:first-child{text-align:left}.warn{color:#a33}.advice{color:#55
 .thumbs{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;font-size:11px;text-align:center;width:${THUMB_PX + 24}px}
 svg{max-width:100%;height:auto}#per-class td:last-child,#labels td{text-align:left}pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}code{font-size:12px}`;
 
-/** Returns the report's HTML for a run's results and settings. */
-export async function reportHtml(r: RunResults, settings: Record<string, unknown> | null, title: string): Promise<string> {
-  const svgs = await chartSvgs(r);
+/** Returns the report's HTML for a run's results and settings; `charts`: the SVGs by file name when already rendered (see chartSvgs). */
+export async function reportHtml(r: RunResults, settings: Record<string, unknown> | null, title: string,
+  charts?: ReadonlyMap<string, string>): Promise<string> {
+  const svgs = charts ?? await chartSvgs(r);
   const diagnosis = r.diagnosis ?? diagnosisSentences(r);
   const final = r.final ?? {};
   const header = `<h1>${esc(title)}</h1><p>${esc(r.arch)} (${r.weights === 'none' ? 'random' : esc(r.weights)}${r.epochs.length ? ' weights' : ''}), ${r.classes.length} classes` +
@@ -234,16 +229,29 @@ export async function reportHtml(r: RunResults, settings: Record<string, unknown
 }
 
 /**
+ * Writes a run's outputs into `dir`: results.json, each chart's PNG, top_losses.jpg and
+ * report.html, the charts rendered once for both; returns results.json's text.
+ */
+export async function writeRunOutputs(r: RunResults, dir: string, settings: Record<string, unknown> | null, title: string): Promise<string> {
+  const text = `${JSON.stringify(r, null, 2)}\n`;
+  writeAtomic(path.join(dir, RUN_FILES.resultsJson), [text]);
+  const charts = await writeCharts(r, dir);
+  await writeTopLosses(r, dir);
+  writeAtomic(path.join(dir, RUN_FILES.report), [await reportHtml(r, settings, title, charts)]);
+  return text;
+}
+
+/**
  * Builds `report.html` in a run folder from its results.json and settings.json; returns its path.
  * Throws an Error naming the missing file when the folder is not a run folder.
  */
-export async function buildReport(runDir: string, title = `visiontune run ${path.basename(path.resolve(runDir))}`): Promise<string> {
+export async function buildReport(runDir: string): Promise<string> {
   const resultsFile = path.join(runDir, RUN_FILES.resultsJson);
   if (!existsSync(resultsFile)) throw new Error(`${runDir} is not a visiontune run folder: it has no ${RUN_FILES.resultsJson}`);
   const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as RunResults;
   const settingsFile = path.join(runDir, RUN_FILES.settings);
   const settings = existsSync(settingsFile) ? JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown> : null;
   const file = path.join(runDir, RUN_FILES.report);
-  writeAtomic(file, [await reportHtml(results, settings, title)]);
+  writeAtomic(file, [await reportHtml(results, settings, `visiontune run ${path.basename(path.resolve(runDir))}`)]);
   return file;
 }

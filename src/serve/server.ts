@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import multipart from '@fastify/multipart';
 import { cat, type Tensor } from '../torch/index.js';
 import { centreSquare } from '../data/transform.js';
-import { cropProbs } from '../learner/predict.js';
+import { cropProbs, topClasses } from '../learner/predict.js';
 import type { ExportedModel } from '../learner/export.js';
 import { pageHtml } from './page.js';
 import { VERSION } from '../version.js';
@@ -159,8 +159,7 @@ export async function createServer(model: ExportedModel, options: Partial<ServeO
         timer = setTimeout(() => reject(new HttpError(503, `the request took longer than ${o.requestTimeoutMs} ms (--request-timeout-ms)`, 'request-timeout')), Math.max(0, left));
       }),
     ]).finally(() => clearTimeout(timer));
-    const order = probs.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]).slice(0, topK);
-    return reply.send({ predictions: order.map(([prob, index]) => ({ label: model.classes[index], index, prob })) });
+    return reply.send({ predictions: topClasses(probs, model.classes, topK) });
   });
   return app;
 }
