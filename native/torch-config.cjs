@@ -48,11 +48,14 @@ if (!torch) {
 }
 const has = (lib) => fs.existsSync(path.join(torch.libDir, `lib${lib}.so`));
 const cuda = has('torch_cuda');
+// c10d with Gloo: its headers come with libtorch, Gloo's own with the libtorch folder or Debian's libgloo-dev.
+const c10d = fs.existsSync(path.join(torch.includes[0], 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')) &&
+  [torch.includes[0], '/usr/include'].some((d) => fs.existsSync(path.join(d, 'gloo/context.h')));
 const what = process.argv[2];
 if (what === '--include') {
   console.log(torch.includes.join(' '));
 } else if (what === '--cflags') {
-  console.log(`-D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(torch)}${cuda ? ' -DVT_WITH_CUDA=1' : ''}`);
+  console.log(`-D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(torch)}${cuda ? ' -DVT_WITH_CUDA=1' : ''}${c10d ? ' -DVT_WITH_C10D=1' : ''}`);
 } else if (what === '--libs') {
   const libs = [`-L${torch.libDir}`];
   if (torch.rpath) libs.push(`-Wl,-rpath,${torch.libDir}`);
@@ -63,7 +66,7 @@ if (what === '--include') {
   libs.push('-ltorch', '-ltorch_cpu', '-lc10', '-Wl,--as-needed');
   console.log(libs.join(' '));
 } else if (what === '--describe') {
-  console.log(JSON.stringify({ ...torch, cuda, abi: cxx11Abi(torch) }));
+  console.log(JSON.stringify({ ...torch, cuda, c10d, abi: cxx11Abi(torch) }));
 } else {
   console.error('usage: torch-config.cjs --include|--cflags|--libs|--describe');
   process.exit(2);

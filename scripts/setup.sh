@@ -15,7 +15,7 @@ missing=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1"); }
 if command -v dpkg >/dev/null 2>&1; then
   need g++; need make; need python3
-  if [ -z "${LIBTORCH:-}" ]; then need libtorch-dev; need libopenblas0-openmp; fi
+  if [ -z "${LIBTORCH:-}" ]; then need libtorch-dev; need libopenblas0-openmp; need libgloo-dev; fi
   if [ "$want_test" = 1 ]; then need python3-torch; need python3-torchvision; need chromium; fi
 fi
 if [ "${#missing[@]}" -gt 0 ]; then

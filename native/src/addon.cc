@@ -11,6 +11,7 @@ namespace vt {
 void registerTensor(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerRuntime(Napi::Env env, Napi::Object exports);
+void registerDistributed(Napi::Env env, Napi::Object exports);
 }  // namespace vt
 
 // glibc's defaults return a freed activation buffer above its dynamic mmap threshold to the
@@ -35,6 +36,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vt::registerTensor(env, exports);
   vt::registerOps(env, exports);
   vt::registerRuntime(env, exports);
+  vt::registerDistributed(env, exports);
   return exports;
 }
 

@@ -24,11 +24,27 @@ export class InterruptedError extends Error {
   }
 }
 
+/** The command's processes (train --nproc's ranks) failed and each said why: exit with `exitCode`, adding no line. */
+export class WorkersFailed extends Error {
+  constructor(readonly exitCode: number) {
+    super('');
+    this.name = 'WorkersFailed';
+  }
+}
+
+// Errors every rank meets alike (by name: this module loads nothing heavy).
+const SAID_BY_RANK_0 = new Set(['UsageError', 'InterruptedError', 'DataError', 'TrainingError']);
+
 /** Returns the exit code for an error after printing it as one line on stderr. */
 export function report(e: unknown, stderr: { write(s: string): unknown } = process.stderr): number {
+  if (e instanceof WorkersFailed) return e.exitCode;
   const err = e instanceof Error ? e : new Error(String(e));
+  const code = err instanceof UsageError ? 2 : err instanceof InterruptedError ? err.exitCode : 1;
+  // A rank of train --nproc other than 0: what every rank meets alike, rank 0 says.
+  const rank = process.env.VISIONTUNE_WORKER ? Number(process.env.RANK ?? 0) : 0;
+  if (rank > 0 && SAID_BY_RANK_0.has(err.name)) return code;
   const line = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
-  stderr.write(`visiontune: ${printable(line)}\n`);
+  stderr.write(`visiontune: ${rank > 0 && !line.startsWith('rank ') ? `rank ${rank}: ` : ''}${printable(line)}\n`);
   if (process.env.VISIONTUNE_DEBUG) stderr.write(`${err.stack}\n`);
-  return err instanceof UsageError ? 2 : err instanceof InterruptedError ? err.exitCode : 1;
+  return code;
 }

@@ -2,9 +2,10 @@
 // The `visiontune` command: parses the command line against the declarations in spec.ts, runs a
 // command, turns errors into one line. A command's code (and libtorch with it) loads only after
 // its arguments passed every check.
-import { report, printable, UsageError } from './errors.js';
+import { report, printable, UsageError, WorkersFailed } from './errors.js';
 import { command, helpText, parseCommand, type Parsed } from './spec.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_MASTER_PORT } from '../distributed/defaults.js';
 
 type Out = (s: string) => void;
 type Values = Parsed['values'];
@@ -30,11 +31,17 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       return;
     }
     if (typeof epochs === 'string') throw new UsageError(`--epochs ${epochs} adds epochs to a run: give --resume RUN_DIR`);
+    const world = num(v.nproc) * num(v.nnodes);
+    if (world > 1 && !process.env.VISIONTUNE_WORKER) {
+      await launchRanks(v, given, world, positionals[0]);
+      return;
+    }
     await withDownloadProgress((onProgress) => trainCommand({
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
       precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
       out: v.out as string | undefined, existOk: Boolean(v['exist-ok']), saveEvery: num(v['save-every']), labelCheck: num(v['label-check']),
       epochs, freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
+      nproc: num(v.nproc), nnodes: num(v.nnodes), distTimeout: num(v['dist-timeout']),
     }, out, onProgress));
   },
   'lr-find': async ({ values: v, positionals }, out) => {
@@ -87,6 +94,28 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     }, out, onProgress));
   },
 };
+
+/**
+ * `train --nproc N [--nnodes M …]`: checks what every rank would refuse alike, then starts this
+ * machine's ranks (this command again, in worker processes) and waits for them.
+ */
+async function launchRanks(v: Values, given: ReadonlySet<string>, world: number, data: string): Promise<void> {
+  const nnodes = num(v.nnodes);
+  const nodeRank = num(v['node-rank']);
+  if (nodeRank >= nnodes) throw new UsageError(`--node-rank ${nodeRank} is not one of 0…${nnodes - 1} (--nnodes ${nnodes})`);
+  if (nnodes > 1 && !given.has('master-addr')) throw new UsageError("--nnodes > 1 needs --master-addr: machine 0's address, which the other machines reach");
+  if (num(v.bs) % world !== 0) {
+    throw new UsageError(`--bs ${num(v.bs)} does not split among ${world} processes: give a batch size divisible by ${world} (each process takes --bs/${world})`);
+  }
+  const { checkTrainOut } = await import('./train.js');
+  await checkTrainOut(v.out as string | undefined, Boolean(v['exist-ok']), data);
+  const { launch } = await import('../distributed/launch.js');
+  const code = await launch({
+    argv: process.argv.slice(1), nproc: num(v.nproc), nnodes, nodeRank, masterAddr: str(v['master-addr']),
+    masterPort: v['master-port'] as number | undefined ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined), threads: v.threads as number | undefined,
+  });
+  if (code !== 0) throw new WorkersFailed(code);
+}
 
 const str = (v: Values[string]): string => String(v);
 const num = (v: Values[string]): number => v as number;

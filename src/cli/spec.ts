@@ -9,6 +9,7 @@ import { UsageError } from './errors.js';
 import * as dataDefaults from '../data/defaults.js';
 import * as learnerDefaults from '../learner/defaults.js';
 import * as modelDefaults from '../models/defaults.js';
+import * as distDefaults from '../distributed/defaults.js';
 
 /** What a flag's value is. */
 export type FlagKind = 'int' | 'number' | 'string' | 'bool';
@@ -56,7 +57,7 @@ export interface Command {
   argsOptionalWith?: string;
 }
 
-const libraryConstants: Record<string, Record<string, unknown>> = { data: dataDefaults, learner: learnerDefaults, models: modelDefaults };
+const libraryConstants: Record<string, Record<string, unknown>> = { data: dataDefaults, learner: learnerDefaults, models: modelDefaults, distributed: distDefaults };
 
 /** Returns the value of a library constant by its declared name (`learner.FINE_TUNE_DEFAULTS.baseLr`). */
 export function constantValue(name: string): unknown {
@@ -149,6 +150,21 @@ const F = {
     help: "check the labels with K-fold predictions of a linear head on the pretrained body's features (one pass per image); 0 is off",
     default: from('data.DEFAULT_LABEL_CHECK'), min: 0, max: dataDefaults.MAX_LABEL_FOLDS, exclude: [1], expects: `must be 0 (off) or a number of folds from 2 to ${dataDefaults.MAX_LABEL_FOLDS}`,
   },
+  nproc: {
+    name: 'nproc', kind: 'int', arg: 'N', help: 'training processes on this machine, data-parallel (DDP over Gloo; --bs is split among all of them)',
+    default: from('distributed.DEFAULT_NPROC'), min: 1, max: distDefaults.MAX_NPROC,
+  },
+  nnodes: { name: 'nnodes', kind: 'int', arg: 'M', help: 'machines training together (the same command on each, with its --node-rank)', default: from('distributed.DEFAULT_NNODES'), min: 1, max: 65536 },
+  nodeRank: { name: 'node-rank', kind: 'int', arg: 'R', help: "this machine's index, 0 … M−1 (0 runs rank 0 and the rendezvous)", default: from('distributed.DEFAULT_NODE_RANK'), min: 0, max: 65535 },
+  masterAddr: { name: 'master-addr', kind: 'string', arg: 'H', help: "machine 0's address, which the others reach", default: from('distributed.DEFAULT_MASTER_ADDR') },
+  masterPort: {
+    name: 'master-port', kind: 'int', arg: 'P', help: `machine 0's rendezvous port (default: a free one on one machine, ${distDefaults.DEFAULT_MASTER_PORT} with --nnodes)`,
+    min: 1, max: 65535,
+  },
+  distTimeout: {
+    name: 'dist-timeout', kind: 'number', arg: 'S', help: 'seconds a rendezvous or a collective may wait for the other processes', default: from('distributed.DEFAULT_DIST_TIMEOUT_S'),
+    min: 1, max: 86_400,
+  },
   dedupe: { name: 'dedupe', kind: 'bool', help: 'leave out copies inside training and validation/test images copied in training (leaks)' },
   splitValidPct: { name: 'valid-pct', kind: 'number', arg: 'X', help: 'validation share; default the one the model file records', min: 0, max: 0.9 },
   splitSeed: { name: 'seed', kind: 'int', arg: 'N', help: 'split seed; default the one the model file records', min: 0, max: 0xffffffff },
@@ -178,7 +194,8 @@ export const COMMANDS: readonly Command[] = [
       'visiontune train --resume RUN_DIR goes on; --resume RUN_DIR --epochs +N trains a finished run N epochs more',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile],
+      F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile,
+      F.nproc, F.nnodes, F.nodeRank, F.masterAddr, F.masterPort, F.distTimeout],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',

@@ -39,6 +39,9 @@ import { UsageError, InterruptedError } from './errors.js';
 import { prepare } from './prepare.js';
 import { printInterpretation, printLabelSuspects } from './report.js';
 import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
+import { initProcessGroup, distEnv, DistributedDataParallel, DistributedSampler, watchLauncher, type ProcessGroup } from '../distributed/index.js';
+import { CancelFitException, type BatchInfo } from '../learner/events.js';
+import type { Learner } from '../learner/learner.js';
 
 export interface TrainArgs {
   data: string;
@@ -74,6 +77,11 @@ export interface TrainArgs {
   json?: string;
   /** Write nothing but the table and errors. */
   quiet?: boolean;
+  /** Processes per machine and machines (train --nproc/--nnodes; the launcher starts them, see src/distributed/launch.ts). */
+  nproc?: number;
+  nnodes?: number;
+  /** Seconds a collective may wait for the other ranks. */
+  distTimeout?: number;
 }
 
 /** `--resume RUN_DIR [--epochs +N]`: what may change when a run goes on; the rest comes from its settings.json. */
@@ -108,13 +116,7 @@ export async function trainCommand(args: TrainArgs, out: Log, onDownload?: (byte
   Promise<RunResults> {
   let a = args;
   if (a.epochs === 0 && a.freezeEpochs === 0) throw new UsageError('--epochs 0 with --freeze-epochs 0 trains nothing: give at least one epoch');
-  if (a.out !== undefined) {
-    await assertOutputDir(a.out, a.data);
-    if (hasContent(a.out) && !a.existOk) {
-      const isRun = existsSync(path.join(a.out, RUN_FILES.settings));
-      throw new UsageError(`--out ${a.out} already holds files: give --exist-ok to write into it${isRun ? `, --resume ${a.out} to continue the run there` : ''}, or another --out`);
-    }
-  }
+  await checkTrainOut(a.out, Boolean(a.existOk), a.data);
   // Paths as absolute: a run resumed from another folder finds its data.
   a = { ...a, data: path.resolve(a.data), ...(a.out !== undefined ? { out: path.resolve(a.out) } : {}) };
   const settings: RunSettings = {
@@ -122,12 +124,32 @@ export async function trainCommand(args: TrainArgs, out: Log, onDownload?: (byte
     args: { ...withoutRunFlags(a), out: a.out ?? '' }, plan: { baseLr: typeof a.lr === 'number' ? a.lr : null, extend: [] },
     machine: { threads: 0, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.arch()}`, precision: a.precision },
   };
-  const unlock = a.out !== undefined && existsSync(a.out) ? lockRunDir(a.out) : null;
+  // A rank of train --nproc joins its group first: the rendezvous waits for every rank.
+  const dist = joinGroup(a.distTimeout);
+  const unlock = (!dist || dist.rank === 0) && a.out !== undefined && existsSync(a.out) ? lockRunDir(a.out) : null;
   try {
-    return await runTraining(settings, a.out ?? null, null, a, out, onDownload, signals);
+    return await runTraining(settings, a.out ?? null, null, a, out, onDownload, signals, dist);
   } finally {
     unlock?.();
+    dist?.destroy();
   }
+}
+
+/** Throws a UsageError when --out cannot take a new run: a folder of the data, one not writable, or one holding files without --exist-ok. */
+export async function checkTrainOut(out: string | undefined, existOk: boolean, data: string): Promise<void> {
+  if (out === undefined) return;
+  await assertOutputDir(out, data);
+  if (hasContent(out) && !existOk) {
+    const isRun = existsSync(path.join(out, RUN_FILES.settings));
+    throw new UsageError(`--out ${out} already holds files: give --exist-ok to write into it${isRun ? `, --resume ${out} to continue the run there` : ''}, or another --out`);
+  }
+}
+
+/** In a rank started by train --nproc (or torchrun's variables with WORLD_SIZE > 1): the joined process group; else null. */
+function joinGroup(timeoutS: number | undefined): ProcessGroup | null {
+  const env = distEnv();
+  if (!env || env.worldSize <= 1) return null;
+  return initProcessGroup({ timeoutS });
 }
 
 /** Goes on with the run in `a.resume` from its checkpoint: an interrupted run to its end, or a finished one `more` epochs further. */
@@ -175,9 +197,13 @@ const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'exis
 // The study itself, new or resumed, in `dir`.
 async function runTraining(settings: RunSettings, outDir: string | null,
   resumed: { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean; more?: number } | null,
-  a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals): Promise<RunResults> {
+  a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals,
+  dist: ProcessGroup | null = null): Promise<RunResults> {
   const started = performance.now();
-  const log = a.quiet ? () => undefined : out;
+  // With several ranks, rank 0 alone prints and writes; all train in step (see DistributedDataParallel).
+  const writer = !dist || dist.rank === 0;
+  const world = dist?.worldSize ?? 1;
+  const log = a.quiet || !writer ? () => undefined : out;
   let dir = outDir ?? '';
   const file = (name: string): string => path.join(dir, name);
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
@@ -185,26 +211,31 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   let bestLoss = Infinity;
   let pendingMore = resumed?.more ?? 0;
   const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
-  const callbacks: Callback[] = [new ProgressBar(), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
-  const { dls, learn, duplicates } = await prepare({ ...a, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload, { weightsFromCheckpoint: Boolean(resumed) });
+  const callbacks: Callback[] = [...(writer ? [new ProgressBar()] : []), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
+  const { dls, learn, duplicates } = await prepare({ ...a, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
+    { weightsFromCheckpoint: Boolean(resumed) });
+  const ddp = dist ? shardAndSync(learn, dist) : null;
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
   }
   if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
-  const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
+  const trainingSuspects = a.labelCheck && !resumed && writer ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
-  dir = outDir ?? await newRunDir('train');
-  await makeOutputDir(dir);
-  // --exist-ok into an earlier run's folder: its models, checkpoint and pictures go, so none is taken for this run's.
-  if (!resumed) for (const name of Object.values(RUN_FILES)) rmSync(file(name), { force: true });
-  settings.args.out = dir;
-  settings.machine.threads = getNumThreads();
-  settings.data = dls.summary;
-  writeSettings();
+  if (writer) {
+    dir = outDir ?? await newRunDir('train');
+    await makeOutputDir(dir);
+    // --exist-ok into an earlier run's folder: its models, checkpoint and pictures go, so none is taken for this run's.
+    if (!resumed) for (const name of Object.values(RUN_FILES)) rmSync(file(name), { force: true });
+    settings.args.out = dir;
+    settings.machine.threads = getNumThreads();
+    settings.data = dls.summary;
+    writeSettings();
+  }
   const entry = zooEntry(a.arch);
   log(`${a.arch}: ${(entry.weights.numParams / 1e6).toFixed(1)}M parameters, ${resumed ? 'weights from the checkpoint' : a.weights === 'none' ? 'random weights' : `${a.weights} weights`}; ` +
-    `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dls.train.bs} at ${a.size} px per epoch; run folder ${dir}`);
+    `${dls.train.length} training batch${dls.train.length === 1 ? '' : 'es'} of ${dist ? `${world} × ${dls.train.bs} (${world} processes)` : dls.train.bs} ` +
+    `at ${a.size} px per epoch; run folder ${dir}`);
 
   let found: LrFindResult | null = null;
   if (settings.plan.baseLr === null) {
@@ -214,11 +245,13 @@ async function runTraining(settings: RunSettings, outDir: string | null,
     log(`lr_find: valley ${s.valley.toExponential(2)}, minimum ${s.minimum.toExponential(2)}, steep ${s.steep.toExponential(2)}, ` +
       `slide ${s.slide.toExponential(2)}; using the valley`);
     settings.plan.baseLr = s.valley;
-    await writeLrFind(found, dir);
-    writeSettings();
+    if (writer) {
+      await writeLrFind(found, dir);
+      writeSettings();
+    }
   }
   const baseLr = settings.plan.baseLr;
-  if (!resumed) await showBatch(dls.train, file(RUN_FILES.trainBatch), { maxN: 16 });
+  if (!resumed && writer) await showBatch(dls.train, file(RUN_FILES.trainBatch), { maxN: 16 });
 
   const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs }, [...settings.plan.extend, ...(resumed?.more ? [resumed.more] : [])]);
   let resume: { fit: number; start: ReturnType<typeof resumeFrom> } | undefined;
@@ -257,29 +290,47 @@ async function runTraining(settings: RunSettings, outDir: string | null,
       }
     },
   });
-  learn.addCallback(checkpoint);
+  // Rank 0 saves; the other ranks only stop with it.
+  const stopper = writer ? checkpoint : new StopAfterBatch();
+  learn.addCallback(stopper);
+  if (ddp) ddp.o.onStop = () => stopper.requestStop();
 
-  // Ctrl-C or SIGTERM: the current batch ends, everything is saved; a second one stops at once.
+  // Ctrl-C or SIGTERM: the current batch ends (on every rank), everything is saved; a second one stops at once.
   let signalled: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (signalled) {
-      process.stderr.write(`\n${sig} again: stopping now; ${checkpoint.lastPosition ? 'the last checkpoint saved stays, for --resume' : 'no checkpoint was saved yet'}\n`);
+      if (writer) process.stderr.write(`\n${sig} again: stopping now; ${checkpoint.lastPosition ? 'the last checkpoint saved stays, for --resume' : 'no checkpoint was saved yet'}\n`);
       process.exit(sig === 'SIGTERM' ? 143 : 130);
     }
     signalled = sig;
-    process.stderr.write(`\n${sig}: stopping at the end of this batch and saving (again to stop at once)…\n`);
-    checkpoint.requestStop();
+    if (writer) process.stderr.write(`\n${sig}: stopping at the end of this batch and saving (again to stop at once)…\n`);
+    if (ddp) ddp.requestStop();
+    else checkpoint.requestStop();
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.on(sig, onSignal);
+  // A rank whose launcher is gone stops as if told to.
+  watchLauncher(() => onSignal('SIGTERM'));
   try {
     await learn.fitPlan(plan, resume);
   } finally {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.off(sig, onSignal);
   }
   const rows = learn.history;
+  if (dist && ddp) {
+    // The fit is over on every rank at once; from here rank 0 alone goes on, over whole splits.
+    learn.removeCallback(ddp);
+    for (const loader of [dls.train, dls.valid]) loader.shard = null;
+    dist.barrier();
+    if (!writer) {
+      if (stopper.stopped) throw new InterruptedError(`stopped by ${signalled ?? 'rank 0'}`, signalled === 'SIGTERM' ? 143 : 130);
+      if (learn.divergence) throw new TrainingError(`training diverged (${learn.divergence.reason})`);
+      learn.opt?.dispose();
+      return { arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: a.bs, runDir: '', epochs: [], model: null } as unknown as RunResults;
+    }
+  }
 
   const results: RunResults = {
-    arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: dls.train.bs, runDir: dir,
+    arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: a.bs, runDir: dir,
     lrFind: found ?? readLrFind(file(RUN_FILES.lrFindCsv)),
     epochs: rows.map((r) => ({ ...r, time: formatTime(r.time) as unknown as number, seconds: r.time })),
     curves: { losses: learn.recorder.losses, smoothLosses: learn.recorder.smoothLosses, batchesPerEpoch: dls.train.length },
@@ -440,5 +491,34 @@ function checkSameData(before: DatasetSummary | undefined, now: DatasetSummary, 
     if (count(before, split) !== count(now, split)) {
       log(`warning: the ${split} split has ${count(now, split)} images now, ${count(before, split)} when the run started: the resumed run sees other images`);
     }
+  }
+}
+
+/**
+ * Makes this rank's loaders take their shard (training padded to equal shards, validation not)
+ * and adds DistributedDataParallel to the learner: every fit from here, lr_find's included, runs
+ * in step on all ranks. Returns the callback.
+ */
+function shardAndSync(learn: VisionLearner, dist: ProcessGroup): DistributedDataParallel {
+  learn.dls.train.shard = new DistributedSampler(dist.rank, dist.worldSize);
+  learn.dls.valid.shard = new DistributedSampler(dist.rank, dist.worldSize, { pad: false });
+  const ddp = new DistributedDataParallel(dist);
+  learn.addCallback(ddp);
+  return ddp;
+}
+
+/** On ranks other than 0 (which save with SaveCheckpoint): ends the fit after the batch at which a stop was asked. */
+class StopAfterBatch implements Callback {
+  readonly order = 100;
+  stopped = false;
+  #requested = false;
+
+  requestStop(): void { this.#requested = true; }
+
+  afterBatch(learn: Learner, b: BatchInfo): void {
+    if (!this.#requested || b.phase !== 'train') return;
+    this.stopped = true;
+    learn.stopTraining = true;
+    throw new CancelFitException('stop requested');
   }
 }

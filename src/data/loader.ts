@@ -40,6 +40,19 @@ export interface LoaderOptions {
   balancedSampler?: boolean;
 }
 
+/**
+ * The part of each epoch's item order one process takes when several train together (see
+ * src/distributed/sampler.ts). Every process sees the same order and takes its own part.
+ */
+export interface OrderShard {
+  /** Returns this process's items of an epoch's order. */
+  take(order: readonly number[]): number[];
+  /** How many items it takes from an order of n. */
+  count(n: number): number;
+  /** Mixed into each batch's augmentation seed, so that the processes' batches are augmented differently (0: as one process). */
+  readonly seedSalt: number;
+}
+
 /** Time spent preparing batches while the consumer waited, for the last epoch. */
 export interface LoaderTiming {
   batches: number;
@@ -56,6 +69,8 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   readonly size: number;
   readonly aug: AugOptions | null;
   readonly timing: LoaderTiming = { batches: 0, waitMs: 0 };
+  /** This process's part of each epoch (distributed training), or null for all of it. */
+  shard: OrderShard | null = null;
   #epoch = 0;
   #startBatch = 0;
   #bad = new Set<number>();
@@ -83,7 +98,9 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
 
   /** Number of batches in an epoch. */
   get length(): number {
-    const n = this.set.items.length - this.#bad.size;
+    // Sharded, the files that failed stay in the order (and their batch is one smaller), so that
+    // every process keeps the same number of batches.
+    const n = this.shard ? this.shard.count(this.set.items.length) : this.set.items.length - this.#bad.size;
     return this.dropLast ? Math.floor(n / this.bs) : Math.ceil(n / this.bs);
   }
 
@@ -110,7 +127,7 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
   async *epoch(e: number, from = 0): AsyncGenerator<ImageBatch> {
     const seed = epochSeed(this.o.seed ?? DEFAULT_SEED, e);
     const rand = seededRandom(seed);
-    let order = this.set.items.map((_, i) => i).filter((i) => !this.#bad.has(i));
+    let order = this.set.items.map((_, i) => i).filter((i) => this.shard !== null || !this.#bad.has(i));
     if (this.o.balancedSampler && this.train) {
       const labels = order.map((i) => this.set.items[i].label);
       order = balancedDraw(labels, order.length, rand).map((k) => order[k]);
@@ -120,12 +137,13 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
         [order[i], order[j]] = [order[j], order[i]];
       }
     }
+    if (this.shard) order = this.shard.take(order);
     const batches: number[][] = [];
     for (let s = 0; s < order.length; s += this.bs) {
       if (this.dropLast && s + this.bs > order.length) break;
       batches.push(order.slice(s, s + this.bs));
     }
-    const batchSeeds = batches.map((_, k) => epochSeed(seed, k));
+    const batchSeeds = batches.map((_, k) => (epochSeed(seed, k) ^ (this.shard?.seedSalt ?? 0)) >>> 0);
     batches.splice(0, from);
     batchSeeds.splice(0, from);
     const ahead = Math.max(1, this.o.prefetch ?? 2);

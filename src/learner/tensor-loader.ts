@@ -1,6 +1,7 @@
 // Batches from tensors already in memory: for tests, examples and cached features.
-import { randperm, arange, manualSeed, type Tensor } from '../torch/index.js';
+import { randperm, arange, manualSeed, tensor, type Tensor } from '../torch/index.js';
 import type { Batch, Loader } from './learner.js';
+import type { OrderShard } from '../data/loader.js';
 
 export interface TensorLoaderOptions {
   bs?: number;
@@ -13,6 +14,8 @@ export interface TensorLoaderOptions {
 /** Iterates over (x[i], y[i]) in batches; each batch's tensors belong to the consumer. */
 export class TensorLoader implements Loader {
   readonly bs: number;
+  /** This process's part of each epoch (distributed training), or null for all of it. */
+  shard: OrderShard | null = null;
   #epoch = 0;
   #startBatch = 0;
 
@@ -21,7 +24,7 @@ export class TensorLoader implements Loader {
   }
 
   get length(): number {
-    const n = this.y.size(0);
+    const n = this.shard ? this.shard.count(this.y.size(0)) : this.y.size(0);
     return this.o.dropLast ? Math.floor(n / this.bs) : Math.ceil(n / this.bs);
   }
 
@@ -35,12 +38,17 @@ export class TensorLoader implements Loader {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
-    const n = this.y.size(0);
     if (this.o.seed !== undefined) manualSeed(this.o.seed + this.#epoch);
     this.#epoch++;
     const from = this.#startBatch;
     this.#startBatch = 0;
-    const order = this.o.shuffle ? randperm(n) : arange(n);
+    let order = this.o.shuffle ? randperm(this.y.size(0)) : arange(this.y.size(0));
+    if (this.shard) {
+      const mine = this.shard.take(order.toArray());
+      order.dispose();
+      order = tensor(BigInt64Array.from(mine, BigInt), { shape: [mine.length] });
+    }
+    const n = order.size(0);
     try {
       for (let i = from; i < this.length; i++) {
         const idx = order.narrow(0, i * this.bs, Math.min(this.bs, n - i * this.bs));

@@ -1,6 +1,7 @@
 // The learner's types: what it trains on (loaders of batches), how its model splits into layer
 // groups, and its options.
 import type { Tensor } from '../torch/index.js';
+import type { OrderShard } from '../data/loader.js';
 import type { Module } from '../nn/index.js';
 import type { Metric } from './metrics.js';
 import type { Callback } from './events.js';
@@ -20,6 +21,8 @@ export interface Loader extends AsyncIterable<Batch> {
   readonly epochsStarted?: number;
   /** Makes the next iteration run epoch `epoch` from batch `batch` on; a loader without it cannot resume mid-epoch. */
   resumeAt?(epoch: number, batch: number): void;
+  /** This process's part of each epoch when several train together (ImageLoader, TensorLoader); null for all of it. */
+  shard?: OrderShard | null;
 }
 
 export interface DataLoadersLike {

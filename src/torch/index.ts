@@ -11,3 +11,4 @@ export { TorchError, type TorchErrorKind } from './errors.js';
 export type { DType, Device, MemoryFormat, TypedArray } from './dtype.js';
 export { schemaOf } from './dispatch.js';
 export { IMAGENET_STATS, type Stats } from './stats.js';
+export { CollectiveGroup, collectivesAvailable, type ReduceOp, type CollectiveGroupOptions } from './collectives.js';

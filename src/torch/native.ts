@@ -42,6 +42,27 @@ export interface NativeAddon {
   cudaSynchronize(device: number): void;
   version(): { torch: string; cudaBuild: boolean };
   tinyOpMicros(n: number): number;
+  distributedAvailable(): boolean;
+  ProcessGroup?: new (o: NativeProcessGroupOptions) => NativeProcessGroup;
+}
+
+export interface NativeProcessGroupOptions {
+  rank: number;
+  worldSize: number;
+  host: string;
+  port: number;
+  timeoutMs: number;
+  heartbeatMs: number;
+  iface?: string;
+}
+
+export interface NativeProcessGroup {
+  allreduce(tensors: Handle[], op: string): void;
+  broadcast(tensors: Handle[], root: number): void;
+  allgather(tensor: Handle): Handle[];
+  barrier(): void;
+  lostRanks(waitMs: number): number[];
+  shutdown(): void;
 }
 
 function addonPath(): string {
