@@ -6,6 +6,7 @@ import { report, printable, UsageError, WorkersFailed } from './errors.js';
 import { command, helpText, parseCommand, type Parsed } from './spec.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_MASTER_PORT } from '../distributed/defaults.js';
+import { batchSplitError } from './errors.js';
 
 type Out = (s: string) => void;
 type Values = Parsed['values'];
@@ -20,13 +21,21 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const { trainCommand, resumeCommand } = await import('./train.js');
     const epochs = v.epochs as number | string;
     if (v.resume !== undefined) {
-      const allowed = new Set(['resume', 'epochs', 'threads', 'save-every', 'json']);
+      const allowed = new Set(['resume', 'epochs', 'threads', 'save-every', 'json', 'nproc', 'dist-timeout']);
       const other = [...given].filter((f) => !allowed.has(f));
-      if (other.length) throw new UsageError(`--resume goes on with the run's own settings: --${other[0]} cannot change; only --epochs +N, --threads, --save-every and --json can be given`);
+      if (other.length) {
+        throw new UsageError(`--resume goes on with the run's own settings: --${other[0]} cannot change; only --epochs +N, --threads, --save-every, --json, ` +
+          '--nproc and --dist-timeout can be given');
+      }
       if (given.has('epochs') && typeof epochs !== 'string') throw new UsageError(`with --resume, --epochs takes +N (epochs more than the run had), got '${epochs}'`);
+      // The batch is the step's over all processes, so a run goes on the same with any --nproc that splits it.
+      if (num(v.nproc) > 1 && !process.env.VISIONTUNE_WORKER) {
+        await launchRanks(v, given, num(v.nproc), null);
+        return;
+      }
       await resumeCommand({
         resume: str(v.resume), more: typeof epochs === 'string' ? Number(epochs.slice(1)) : undefined, threads: v.threads as number | undefined,
-        saveEvery: num(v['save-every']), json: v.json as string | undefined,
+        saveEvery: num(v['save-every']), json: v.json as string | undefined, distTimeout: num(v['dist-timeout']),
       }, out);
       return;
     }
@@ -99,16 +108,18 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
  * `train --nproc N [--nnodes M …]`: checks what every rank would refuse alike, then starts this
  * machine's ranks (this command again, in worker processes) and waits for them.
  */
-async function launchRanks(v: Values, given: ReadonlySet<string>, world: number, data: string): Promise<void> {
+async function launchRanks(v: Values, given: ReadonlySet<string>, world: number, data: string | null): Promise<void> {
   const nnodes = num(v.nnodes);
   const nodeRank = num(v['node-rank']);
   if (nodeRank >= nnodes) throw new UsageError(`--node-rank ${nodeRank} is not one of 0…${nnodes - 1} (--nnodes ${nnodes})`);
   if (nnodes > 1 && !given.has('master-addr')) throw new UsageError("--nnodes > 1 needs --master-addr: machine 0's address, which the other machines reach");
-  if (num(v.bs) % world !== 0) {
-    throw new UsageError(`--bs ${num(v.bs)} does not split among ${world} processes: give a batch size divisible by ${world} (each process takes --bs/${world})`);
+  // A resumed run (data null) has its batch size in its settings: the ranks check it.
+  if (data !== null) {
+    if (num(v.bs) % world !== 0) throw new UsageError(batchSplitError(num(v.bs), world));
+    // Rank 0, on machine 0, writes the run folder: there alone must --out be free.
+    const { checkTrainOut } = await import('./train.js');
+    if (nodeRank === 0) await checkTrainOut(v.out as string | undefined, Boolean(v['exist-ok']), data);
   }
-  const { checkTrainOut } = await import('./train.js');
-  await checkTrainOut(v.out as string | undefined, Boolean(v['exist-ok']), data);
   const { launch } = await import('../distributed/launch.js');
   const code = await launch({
     argv: process.argv.slice(1), nproc: num(v.nproc), nnodes, nodeRank, masterAddr: str(v['master-addr']),

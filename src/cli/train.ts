@@ -35,7 +35,7 @@ import { EpochExtras, resultsCsv } from '../run/results.js';
 import { diagnosisSentences, writeRunOutputs, type RunResults } from '../run/report.js';
 import { writeLrFind } from '../run/pictures.js';
 import { VERSION } from '../version.js';
-import { UsageError, InterruptedError } from './errors.js';
+import { UsageError, InterruptedError, batchSplitError } from './errors.js';
 import { prepare } from './prepare.js';
 import { printInterpretation, printLabelSuspects } from './report.js';
 import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
@@ -87,6 +87,8 @@ export interface TrainArgs {
 /** `--resume RUN_DIR [--epochs +N]`: what may change when a run goes on; the rest comes from its settings.json. */
 export interface ResumeArgs {
   resume: string;
+  /** Seconds a collective may wait for the other ranks (resumed with --nproc). */
+  distTimeout?: number;
   /** Epochs to add to a finished run (--epochs +N); absent: finish an interrupted one. */
   more?: number;
   threads?: number;
@@ -116,7 +118,8 @@ export async function trainCommand(args: TrainArgs, out: Log, onDownload?: (byte
   Promise<RunResults> {
   let a = args;
   if (a.epochs === 0 && a.freezeEpochs === 0) throw new UsageError('--epochs 0 with --freeze-epochs 0 trains nothing: give at least one epoch');
-  await checkTrainOut(a.out, Boolean(a.existOk), a.data);
+  // Only rank 0 writes the run folder (another machine's ranks may not even see it).
+  if ((distEnv()?.rank ?? 0) === 0) await checkTrainOut(a.out, Boolean(a.existOk), a.data);
   // Paths as absolute: a run resumed from another folder finds its data.
   a = { ...a, data: path.resolve(a.data), ...(a.out !== undefined ? { out: path.resolve(a.out) } : {}) };
   const settings: RunSettings = {
@@ -178,14 +181,17 @@ export async function resumeCommand(a: ResumeArgs, out: Log, signals: Signals = 
   if (!finished && a.more) refuse(`the run is not finished: resume it first (visiontune train --resume ${dir}), then add epochs with --epochs +N`);
   const args: TrainArgs & { out: string } = { ...settings.args, out: dir, threads: a.threads ?? settings.args.threads, saveEvery: a.saveEvery, json: a.json, quiet: a.quiet };
   let unlock: (() => void) | null = null;
+  let dist: ProcessGroup | null = null;
   try {
-    unlock = lockRunDir(dir);
-    return await runTraining(settings, dir, { ckpt, finished, more: a.more }, args, out, undefined, signals);
+    dist = joinGroup(a.distTimeout);
+    unlock = !dist || dist.rank === 0 ? lockRunDir(dir) : () => undefined;
+    return await runTraining(settings, dir, { ckpt, finished, more: a.more }, args, out, undefined, signals, dist);
   } catch (e) {
     if (!unlock) for (const t of ckpt.tensors.values()) t.dispose();
     throw e;
   } finally {
     unlock?.();
+    dist?.destroy();
   }
 }
 
@@ -204,6 +210,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   const writer = !dist || dist.rank === 0;
   const world = dist?.worldSize ?? 1;
   const log = a.quiet || !writer ? () => undefined : out;
+  if (a.bs % world !== 0) throw new UsageError(batchSplitError(a.bs, world));
   let dir = outDir ?? '';
   const file = (name: string): string => path.join(dir, name);
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
@@ -356,7 +363,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
     await writeResults();
     learn.opt?.dispose();
     throw new InterruptedError(`stopped by ${signalled}; saved ${file(RUN_FILES.checkpoint)}, ${RUN_FILES.last}, ${RUN_FILES.results} and ${RUN_FILES.report}: ` +
-      `resume with visiontune train --resume ${dir}`, signalled === 'SIGTERM' ? 143 : 130);
+      `resume with visiontune train --resume ${dir}${world > 1 ? ` --nproc ${a.nproc ?? world}` : ''}`, signalled === 'SIGTERM' ? 143 : 130);
   }
 
   if (stop?.message) log(stop.message);

@@ -78,4 +78,9 @@ function addonPath(): string {
   );
 }
 
+// libtorch logs through glog, which reads its settings from the environment when the library
+// loads: without this, c10d writes its own lines (a socket timeout, a peer gone) to stderr beside
+// the one-line error visiontune gives. GLOG_minloglevel set by the user is kept.
+process.env.GLOG_minloglevel ??= '3';
+
 export const native: NativeAddon = createRequire(import.meta.url)(addonPath());
