@@ -43,5 +43,5 @@ export { VERSION } from './version.js';
 export { exportOnnx, onnxModelBytes, OnnxExportError, ONNX_TOLERANCE, type OnnxSource, type ExportOnnxOptions, type OnnxExportResult } from './onnx/index.js';
 export { createServer, SERVE_DEFAULTS, type ServeOptions } from './serve/server.js';
 export { pageHtml, type PageOptions } from './serve/page.js';
-export { initProcessGroup, ProcessGroup, DistributedError, DistributedDataParallel, DistributedSampler, launch, type ProcessGroupOptions, type DdpOptions,
+export { initProcessGroup, ProcessGroup, DistributedError, DistributedDataParallel, DistributedSampler, convertSyncBatchNorm, launch, type ProcessGroupOptions, type DdpOptions,
   type LaunchOptions } from './distributed/index.js';

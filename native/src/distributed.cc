@@ -11,6 +11,8 @@
 #include <thread>
 
 #ifdef VT_WITH_C10D
+#include <torch/csrc/autograd/custom_function.h>
+#include <unordered_map>
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -36,6 +38,97 @@ static c10::intrusive_ptr<c10d::TCPStore> connectStore(const std::string& host, 
   return c10::make_intrusive<c10d::TCPStore>(host, o);
 }
 
+// The live groups by id, for SyncBatchNorm's backward, which runs after its forward returned.
+struct LiveGroup {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  ms timeout;
+};
+static std::mutex liveMutex;
+static std::unordered_map<int64_t, LiveGroup> liveGroups;
+static int64_t nextGroupId = 1;
+
+static int64_t registerLive(const c10::intrusive_ptr<c10d::ProcessGroupGloo>& group, ms timeout) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  const int64_t id = nextGroupId++;
+  liveGroups[id] = LiveGroup{group, timeout};
+  return id;
+}
+
+// Sums each tensor over the ranks of group `id`, in place, waiting up to its timeout.
+static void allreduceSum(int64_t id, at::Tensor& t) {
+  LiveGroup g;
+  {
+    std::lock_guard<std::mutex> lock(liveMutex);
+    auto it = liveGroups.find(id);
+    TORCH_CHECK(it != liveGroups.end(), "SyncBatchNorm: the process group was shut down");
+    g = it->second;
+  }
+  c10d::AllreduceOptions o;
+  o.timeout = g.timeout;
+  std::vector<at::Tensor> one{t};
+  g.group->allreduce(one, o)->wait(g.timeout);
+}
+
+// Batch norm over the whole batch of every rank (PyTorch's SyncBatchNorm, torch/nn/modules/
+// _functions.py): the per-channel sum, sum of squares and count all-reduced in the forward
+// pass, the per-channel sums of dy and dy·x̂ all-reduced in the backward pass. Statistics in
+// float32 whatever the input's dtype; the output in the input's dtype.
+struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            at::Tensor runningMean, at::Tensor runningVar, double momentum, double eps, int64_t group) {
+    const int64_t c = x.size(1);
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); d++) dims.push_back(d);
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = c;
+    at::Tensor xf = x.to(at::kFloat);
+    at::Tensor stats = at::cat({xf.sum(dims), (xf * xf).sum(dims), at::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+    allreduceSum(group, stats);
+    const double n = stats[2 * c].item<double>();
+    TORCH_CHECK(n > 1, "SyncBatchNorm: expected more than 1 value per channel over all ranks when training");
+    at::Tensor mean = stats.narrow(0, 0, c) / n;
+    at::Tensor var = (stats.narrow(0, c, c) / n - mean * mean).clamp_min(0);
+    at::Tensor invstd = (var + eps).rsqrt();
+    if (runningMean.defined()) {
+      at::NoGradGuard noGrad;
+      runningMean.mul_(1 - momentum).add_(mean, momentum);
+      runningVar.mul_(1 - momentum).add_(var * (n / (n - 1)), momentum);
+    }
+    at::Tensor xhat = (xf - mean.view(shape)) * invstd.view(shape);
+    at::Tensor y = xhat;
+    if (weight.defined()) y = y * weight.to(at::kFloat).view(shape);
+    if (bias.defined()) y = y + bias.to(at::kFloat).view(shape);
+    ctx->save_for_backward({xhat, weight, invstd});
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["n"] = n;
+    ctx->saved_data["hasBias"] = bias.defined();
+    return y.to(x.scalar_type());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    at::Tensor xhat = saved[0], weight = saved[1], invstd = saved[2];
+    const int64_t group = ctx->saved_data["group"].toInt();
+    const double n = ctx->saved_data["n"].toDouble();
+    const int64_t c = xhat.size(1);
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < xhat.dim(); d++) dims.push_back(d);
+    std::vector<int64_t> shape(xhat.dim(), 1);
+    shape[1] = c;
+    at::Tensor dy = grads[0].to(at::kFloat);
+    // This rank's sums: the weight's and bias's gradients (DDP averages them over the ranks).
+    at::Tensor sumDy = dy.sum(dims), sumDyXhat = (dy * xhat).sum(dims);
+    at::Tensor both = at::cat({sumDy, sumDyXhat});
+    allreduceSum(group, both);
+    at::Tensor scale = invstd;
+    if (weight.defined()) scale = scale * weight.to(at::kFloat);
+    at::Tensor dx = scale.view(shape) * (dy - (both.narrow(0, 0, c) / n).view(shape) - xhat * (both.narrow(0, c, c) / n).view(shape));
+    at::Tensor dWeight = weight.defined() ? sumDyXhat.to(weight.scalar_type()) : at::Tensor();
+    at::Tensor dBias = ctx->saved_data["hasBias"].toBool() ? sumDy.to(weight.defined() ? weight.scalar_type() : at::kFloat) : at::Tensor();
+    return {dx.to(grads[0].scalar_type()), dWeight, dBias, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 // One process's membership of a group: its store, its Gloo process group and its heartbeat.
 class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
  public:
@@ -46,6 +139,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
       InstanceMethod("allgather", &ProcessGroup::Allgather),
       InstanceMethod("barrier", &ProcessGroup::Barrier),
       InstanceMethod("lostRanks", &ProcessGroup::LostRanks),
+      InstanceMethod("syncBatchNorm", &ProcessGroup::SyncBatchNorm),
       InstanceMethod("shutdown", &ProcessGroup::Shutdown),
     });
   }
@@ -76,6 +170,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
       // The heartbeat and lostRanks share a connection of their own, under mutex_.
       hbStore_ = connectStore(host_, port_, false, false, size_, timeout_);
       beat_ = std::thread([this] { beat(); });
+      id_ = registerLive(group_, timeout_);
     })
   }
 
@@ -104,6 +199,10 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     }
     wake_.notify_all();
     if (beat_.joinable()) beat_.join();
+    {
+      std::lock_guard<std::mutex> lock(liveMutex);
+      liveGroups.erase(id_);
+    }
     hbStore_.reset();
     group_.reset();
     store_.reset();
@@ -115,6 +214,9 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
 
   // Waits for a collective; a peer's failure or the timeout throws.
   void await(const c10::intrusive_ptr<c10d::Work>& work) { work->wait(timeout_); }
+
+  // A tensor handle, or an undefined tensor for null.
+  static at::Tensor optional(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? at::Tensor() : unwrap(v); }
 
   static std::vector<at::Tensor> tensors(const Napi::Value& v) {
     auto arr = v.As<Napi::Array>();
@@ -228,12 +330,26 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     })
   }
 
+  // syncBatchNorm(x, weight, bias, runningMean, runningVar, momentum, eps) -> y: training-mode
+  // batch norm with the statistics of every rank's batch; null for an absent weight, bias or
+  // running statistic.
+  Napi::Value SyncBatchNorm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    VT_GUARD(env, {
+      requireOpen(env);
+      at::Tensor y = SyncBatchNormFunction::apply(unwrap(info[0]), optional(info[1]), optional(info[2]), optional(info[3]), optional(info[4]),
+                                                  info[5].As<Napi::Number>().DoubleValue(), info[6].As<Napi::Number>().DoubleValue(), id_);
+      return wrap(env, y);
+    })
+  }
+
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {
     stop();
     return info.Env().Undefined();
   }
 
   int rank_ = 0, size_ = 1, port_ = 0;
+  int64_t id_ = 0;
   std::string host_;
   ms timeout_{30000}, heartbeat_{1000};
   c10::intrusive_ptr<c10d::TCPStore> store_, hbStore_;

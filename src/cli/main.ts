@@ -50,7 +50,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
       out: v.out as string | undefined, existOk: Boolean(v['exist-ok']), saveEvery: num(v['save-every']), labelCheck: num(v['label-check']),
       epochs, freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
-      nproc: num(v.nproc), nnodes: num(v.nnodes), distTimeout: num(v['dist-timeout']),
+      nproc: num(v.nproc), nnodes: num(v.nnodes), syncBn: Boolean(v['sync-bn']), distTimeout: num(v['dist-timeout']),
     }, out, onProgress));
   },
   'lr-find': async ({ values: v, positionals }, out) => {

@@ -161,6 +161,7 @@ const F = {
     name: 'master-port', kind: 'int', arg: 'P', help: `machine 0's rendezvous port (default: a free one on one machine, ${distDefaults.DEFAULT_MASTER_PORT} with --nnodes)`,
     min: 1, max: 65535,
   },
+  syncBn: { name: 'sync-bn', kind: 'bool', help: "with --nproc: batch-norm statistics over every process's batch (SyncBatchNorm), not each process's own" },
   distTimeout: {
     name: 'dist-timeout', kind: 'number', arg: 'S', help: 'seconds a rendezvous or a collective may wait for the other processes', default: from('distributed.DEFAULT_DIST_TIMEOUT_S'),
     min: 1, max: 86_400,
@@ -195,7 +196,7 @@ export const COMMANDS: readonly Command[] = [
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
       F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile,
-      F.nproc, F.nnodes, F.nodeRank, F.masterAddr, F.masterPort, F.distTimeout],
+      F.nproc, F.nnodes, F.nodeRank, F.masterAddr, F.masterPort, F.syncBn, F.distTimeout],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',

@@ -39,7 +39,8 @@ import { UsageError, InterruptedError, batchSplitError } from './errors.js';
 import { prepare } from './prepare.js';
 import { printInterpretation, printLabelSuspects } from './report.js';
 import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
-import { initProcessGroup, distEnv, DistributedDataParallel, DistributedSampler, watchLauncher, type ProcessGroup } from '../distributed/index.js';
+import { initProcessGroup, distEnv, DistributedDataParallel, DistributedSampler, watchLauncher, convertSyncBatchNorm, revertSyncBatchNorm,
+  type ProcessGroup } from '../distributed/index.js';
 import { CancelFitException, type BatchInfo } from '../learner/events.js';
 import type { Learner } from '../learner/learner.js';
 
@@ -82,6 +83,8 @@ export interface TrainArgs {
   nnodes?: number;
   /** Seconds a collective may wait for the other ranks. */
   distTimeout?: number;
+  /** Batch-norm statistics over all ranks' batches (SyncBatchNorm). */
+  syncBn?: boolean;
 }
 
 /** `--resume RUN_DIR [--epochs +N]`: what may change when a run goes on; the rest comes from its settings.json. */
@@ -221,7 +224,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   const callbacks: Callback[] = [...(writer ? [new ProgressBar()] : []), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
   const { dls, learn, duplicates } = await prepare({ ...a, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
     { weightsFromCheckpoint: Boolean(resumed) });
-  const ddp = dist ? shardAndSync(learn, dist) : null;
+  const ddp = dist ? shardAndSync(learn, dist, Boolean(a.syncBn)) : null;
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
@@ -319,6 +322,9 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   watchLauncher(() => onSignal('SIGTERM'));
   try {
     await learn.fitPlan(plan, resume);
+  } catch (e) {
+    // SyncBatchNorm's collectives run inside the backward pass: a lost rank surfaces there.
+    throw dist ? dist.explain('backward', e) : e;
   } finally {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.off(sig, onSignal);
   }
@@ -326,6 +332,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   if (dist && ddp) {
     // The fit is over on every rank at once; from here rank 0 alone goes on, over whole splits.
     learn.removeCallback(ddp);
+    revertSyncBatchNorm(learn.model);
     for (const loader of [dls.train, dls.valid]) loader.shard = null;
     dist.barrier();
     if (!writer) {
@@ -503,12 +510,13 @@ function checkSameData(before: DatasetSummary | undefined, now: DatasetSummary, 
 
 /**
  * Makes this rank's loaders take their shard (training padded to equal shards, validation not)
- * and adds DistributedDataParallel to the learner: every fit from here, lr_find's included, runs
- * in step on all ranks. Returns the callback.
+ * and adds DistributedDataParallel to the learner (with SyncBatchNorm if `syncBn`): every fit
+ * from here, lr_find's included, runs in step on all ranks. Returns the callback.
  */
-function shardAndSync(learn: VisionLearner, dist: ProcessGroup): DistributedDataParallel {
+function shardAndSync(learn: VisionLearner, dist: ProcessGroup, syncBn: boolean): DistributedDataParallel {
   learn.dls.train.shard = new DistributedSampler(dist.rank, dist.worldSize);
   learn.dls.valid.shard = new DistributedSampler(dist.rank, dist.worldSize, { pad: false });
+  if (syncBn) convertSyncBatchNorm(learn.model, dist);
   const ddp = new DistributedDataParallel(dist);
   learn.addCallback(ddp);
   return ddp;

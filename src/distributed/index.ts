@@ -4,3 +4,4 @@ export * from './defaults.js';
 export { launch, freePort, watchLauncher, WORKER_ENV, type LaunchOptions } from './launch.js';
 export { DistributedDataParallel, bucketsOf, bucketed, DEFAULT_BUCKET_CAP_MB, type DdpOptions } from './ddp.js';
 export { DistributedSampler, type DistributedSamplerOptions } from './sampler.js';
+export { convertSyncBatchNorm, revertSyncBatchNorm } from './sync-batch-norm.js';

@@ -108,6 +108,23 @@ export class ProcessGroup {
   /** Returns once every rank called it. Throws as allreduce. */
   barrier(): void { this.#run('barrier', () => this.group.barrier()); }
 
+  /** SyncBatchNorm's training-mode normalisation over every rank's batch (see CollectiveGroup.syncBatchNorm). Throws as allreduce. */
+  syncBatchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, momentum: number, eps: number): Tensor {
+    return this.#run('syncBatchNorm', () => this.group.syncBatchNorm(x, weight, bias, runningMean, runningVar, momentum, eps));
+  }
+
+  /**
+   * Returns the error a failed collective `op` (one run outside these methods: SyncBatchNorm's
+   * in the backward pass) becomes: a DistributedError naming the rank that was lost, found from
+   * the heartbeats; other errors come back unchanged.
+   */
+  explain(op: string, e: unknown): unknown {
+    if (!(e instanceof TorchError) || e instanceof DistributedError) return e;
+    const lost = this.group.lostRanks(3 * HEARTBEAT_MS);
+    const who = lost.length === 0 ? `no rank answered in ${this.timeoutS} s or a rank failed` : `lost rank ${lost.join(', ')}`;
+    return new DistributedError(`rank ${this.rank}: ${op} failed: ${who} (${firstLine(e)})`, lost);
+  }
+
   /** Leaves the group (torch.distributed.destroy_process_group). Rank 0 serves the store: it should leave last. */
   destroy(): void {
     if (this.#closed) return;
@@ -120,10 +137,7 @@ export class ProcessGroup {
     try {
       return fn();
     } catch (e) {
-      if (!(e instanceof TorchError)) throw e;
-      const lost = this.group.lostRanks(3 * HEARTBEAT_MS);
-      const who = lost.length === 0 ? `no rank answered in ${this.timeoutS} s or a rank failed` : `lost rank ${lost.join(', ')}`;
-      throw new DistributedError(`rank ${this.rank}: ${op} failed: ${who} (${firstLine(e)})`, lost);
+      throw this.explain(op, e);
     }
   }
 }

@@ -69,8 +69,18 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
 }
 
+/**
+ * Normalises a training batch with statistics over more than this process's batch: x, the
+ * weight and bias, the running mean and variance (updated in place), the momentum and eps; see
+ * src/distributed/sync-batch-norm.ts (PyTorch's SyncBatchNorm).
+ */
+export type BatchNormSync = (x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null,
+  momentum: number, eps: number) => Tensor;
+
 abstract class BatchNorm extends Module {
   readonly eps: number;
+  /** When set, training batches are normalised by it (SyncBatchNorm's statistics over every rank); evaluation is unchanged. */
+  sync: BatchNormSync | null = null;
   readonly momentum: number | null;
   readonly trackRunningStats: boolean;
 
@@ -96,6 +106,9 @@ abstract class BatchNorm extends Module {
     if (this.training && tracked) {
       noGrad(() => callInPlace('aten::add_.Scalar', [tracked.handle, 1]));
       if (this.momentum === null) factor = 1 / tracked.item();
+    }
+    if (this.training && this.sync) {
+      return this.sync(x, this.getTensor('weight'), this.getTensor('bias'), this.getTensor('running_mean'), this.getTensor('running_var'), factor, this.eps);
     }
     // Batch statistics when training, or when there are no running ones to use.
     const useBatchStats = this.training || !tracked;

@@ -47,6 +47,17 @@ export class CollectiveGroup {
   /** Returns once every rank has called it. */
   barrier(): void { this.#call('barrier', () => this.#g.barrier()); }
 
+  /**
+   * Training-mode batch norm of x [N, C, …] with the statistics of every rank's batch (PyTorch's
+   * SyncBatchNorm): per-channel sums all-reduced in the forward pass, the gradient's in the
+   * backward pass; the running statistics (float32, updated in place with `momentum`, the
+   * variance unbiased over all ranks' values) when given. Returns y in x's dtype.
+   */
+  syncBatchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, momentum: number, eps: number): Tensor {
+    return this.#call('syncBatchNorm', () => new Tensor(this.#g.syncBatchNorm(x.handle, weight?.handle ?? null, bias?.handle ?? null,
+      runningMean?.handle ?? null, runningVar?.handle ?? null, momentum, eps)));
+  }
+
   /** The other ranks whose heartbeat in the store stood still for `waitMs` ([0] when the store, rank 0's, is gone). */
   lostRanks(waitMs: number): number[] { return this.#g.lostRanks(waitMs); }
 

@@ -62,6 +62,7 @@ export interface NativeProcessGroup {
   allgather(tensor: Handle): Handle[];
   barrier(): void;
   lostRanks(waitMs: number): number[];
+  syncBatchNorm(x: Handle, weight: Handle | null, bias: Handle | null, runningMean: Handle | null, runningVar: Handle | null, momentum: number, eps: number): Handle;
   shutdown(): void;
 }
 

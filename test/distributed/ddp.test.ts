@@ -60,33 +60,53 @@ test('bucketsOf: consecutive buckets under the cap, an oversized tensor alone', 
   for (const t of ts) t.dispose();
 });
 
-test('2 processes × batch 8 give the per-step losses and final weights of 1 process × batch 16 (10 steps, 1e-5)', async () => {
+/** Runs worker MODE alone and as 2 ranks; returns both results. */
+async function alongside(mode: string): Promise<{ a: FitResult; b: FitResult }> {
   const port = await freePort();
-  const single = path.join(dir, 'single.json');
-  const dist = path.join(dir, 'dist.json');
-  const alone = await worker('fit', single, 0, 0, port).exited;
+  const single = path.join(dir, `${mode}-single.json`);
+  const dist = path.join(dir, `${mode}-dist.json`);
+  const alone = await worker(mode, single, 0, 0, port).exited;
   assert.equal(alone.code, 0, alone.stderr);
-  const ranks = await Promise.all([0, 1].map((r) => worker('fit', dist, r, 2, port).exited));
+  const ranks = await Promise.all([0, 1].map((r) => worker(mode, dist, r, 2, port).exited));
   for (const r of ranks) assert.equal(r.code, 0, r.stderr);
-  type Result = { losses: number[]; weights: Record<string, number[]>; steps: number; valid: Record<string, number> };
-  const a = JSON.parse(readFileSync(single, 'utf8')) as Result;
-  const b = JSON.parse(readFileSync(dist, 'utf8')) as Result;
+  return { a: JSON.parse(readFileSync(single, 'utf8')) as FitResult, b: JSON.parse(readFileSync(dist, 'utf8')) as FitResult };
+}
+
+type FitResult = { losses: number[]; weights: Record<string, number[]>; steps: number; valid: Record<string, number> };
+
+/** The largest difference between the two runs' per-step losses and final weights (and buffers). */
+function differences(a: FitResult, b: FitResult): { loss: number; weight: number } {
+  const loss = Math.max(...a.losses.map((l, i) => Math.abs(l - b.losses[i])));
+  let weight = 0;
+  for (const [k, w] of Object.entries(a.weights)) {
+    const other = [b.weights[k]].flat(4) as number[];
+    ([w].flat(4) as number[]).forEach((v, i) => { weight = Math.max(weight, Math.abs(v - other[i])); });
+  }
+  return { loss, weight };
+}
+
+test('2 processes × batch 8 give the per-step losses and final weights of 1 process × batch 16 (10 steps, 1e-5)', async () => {
+  const { a, b } = await alongside('fit');
   assert.equal(a.steps, 10);
   assert.equal(b.steps, 10);
   assert.equal(b.losses.length, 10);
-  const lossDiff = Math.max(...a.losses.map((l, i) => Math.abs(l - b.losses[i])));
-  let weightDiff = 0;
-  for (const [k, w] of Object.entries(a.weights)) {
-    const other = b.weights[k].flat(4) as number[];
-    (w.flat(4) as number[]).forEach((v, i) => { weightDiff = Math.max(weightDiff, Math.abs(v - other[i])); });
-  }
-  assert.ok(lossDiff < 1e-5, `per-step losses differ by ${lossDiff}`);
-  assert.ok(weightDiff < 1e-5, `final weights differ by ${weightDiff}`);
+  const d = differences(a, b);
+  assert.ok(d.loss < 1e-5, `per-step losses differ by ${d.loss}`);
+  assert.ok(d.weight < 1e-5, `final weights differ by ${d.weight}`);
   // Validation sharded over the ranks and summed gives the whole set's figures.
   assert.ok(Math.abs(a.valid.valid_loss - b.valid.valid_loss) < 1e-5);
   assert.equal(a.valid.error_rate.toFixed(6), b.valid.error_rate.toFixed(6));
   // The train loss each rank records is the ranks' mean: the smoothed loss matches too.
   assert.ok(Math.abs(a.valid.train_loss - b.valid.train_loss) < 1e-5);
+});
+
+test('SyncBatchNorm: 2 processes × batch 8 train as 1 process × batch 16 with BatchNorm2d (losses, weights, running statistics; 1e-5)', async () => {
+  const { a, b } = await alongside('fit-bn');
+  assert.ok('1.running_mean' in a.weights && '1.running_var' in b.weights, 'the batch-norm buffers are compared');
+  const d = differences(a, b);
+  assert.ok(d.loss < 1e-5, `per-step losses differ by ${d.loss}`);
+  assert.ok(d.weight < 1e-5, `final weights and running statistics differ by ${d.weight}`);
+  assert.ok(Math.abs(a.valid.valid_loss - b.valid.valid_loss) < 1e-5);
 });
 
 for (const victim of [1, 0]) {

@@ -107,23 +107,24 @@ async function assertAllGone(pids: number[]): Promise<void> {
   assert.deepEqual(pids.filter(isAlive), [], 'no rank is left behind');
 }
 
-test('a rank killed mid-epoch: rank 0 names it in one line within the timeout, the launcher fails, no process is left', async () => {
-  const r = await background(['train', small, ...SLOW, '--nproc', '2', '--out', path.join(dir, 'killed')], (pids) => process.kill(pids[1], 'SIGKILL'));
+test('a rank killed mid-epoch (with --sync-bn): rank 0 names it in one line within the timeout, the launcher fails, no process is left', async () => {
+  // With SyncBatchNorm the collectives also run inside the forward and backward passes.
+  const r = await background(['train', small, ...SLOW, '--nproc', '2', '--sync-bn', '--out', path.join(dir, 'killed')], (pids) => process.kill(pids[1], 'SIGKILL'));
   assert.equal(r.pids.length, 2);
   assert.equal(r.code, 137, r.stderr);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 3, r.stderr);
   assert.match(lines[1], new RegExp(`^visiontune: rank 1 \\(pid ${r.pids[1]}\\) was killed by SIGKILL`));
-  assert.match(lines[2], /^visiontune: rank 0: (allreduce|broadcast) failed: lost rank 1 \(/);
+  assert.match(lines[2], /^visiontune: rank 0: (allreduce|broadcast|syncBatchNorm|backward) failed: lost rank 1 \(/);
   assert.ok(r.ms < 20_000, `took ${r.ms} ms; the timeout is 20 s`);
   await assertAllGone(r.pids);
   // The epochs before stay: the checkpoint of the first.
   assert.ok(existsSync(path.join(dir, 'killed', 'checkpoint.safetensors')));
 });
 
-test('Ctrl-C on the launcher: every rank stops after the same batch, rank 0 saves, exit 130; --resume finishes the run', async () => {
+test('Ctrl-C on the launcher (with --sync-bn): every rank stops after the same batch, rank 0 saves, exit 130; --resume finishes the run', async () => {
   const out = path.join(dir, 'stopped');
-  const r = await background(['train', small, ...SLOW, '--nproc', '2', '--out', out], (_pids, launcher) => process.kill(launcher, 'SIGINT'));
+  const r = await background(['train', small, ...SLOW, '--nproc', '2', '--sync-bn', '--out', out], (_pids, launcher) => process.kill(launcher, 'SIGINT'));
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /SIGINT: stopping at the end of this batch and saving/);
   assert.match(r.stderr, /visiontune: stopped by SIGINT; saved .*checkpoint\.safetensors.*resume with visiontune train --resume \S+ --nproc 2$/m);
@@ -133,6 +134,7 @@ test('Ctrl-C on the launcher: every rank stops after the same batch, rank 0 save
   const resumed = visiontune(['train', '--resume', out, '--nproc', '2']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /Resuming at epoch 1, batch \d+ of 18:/);
+  assert.equal(JSON.parse(readFileSync(path.join(out, 'settings.json'), 'utf8')).args.syncBn, true);
   assert.equal(readFileSync(path.join(out, 'results.csv'), 'utf8').trim().split('\n').length, 1 + 3);
 });
 

@@ -2,27 +2,33 @@
 // WORLD_SIZE (and MASTER_PORT) set for a rank of a group, unset for one process alone.
 //   fit   a small CNN without batch norm, 10 AdamW steps (batch 16 over all ranks), seed 0;
 //         rank 0 (or the lone process) writes per-step losses and final weights to OUT as JSON
+//   fit-bn  the same with batch norm after the convolution: SyncBatchNorm over the ranks
 //   loop  allreduces a scalar until killed or failed; a failure prints its message and exits 3
 import { writeFileSync } from 'node:fs';
 import { manualSeed, randn, randint, setNumThreads, tensor } from '../../src/torch/index.js';
-import { Sequential, Conv2d, ReLU, MaxPool2d, Flatten, Linear } from '../../src/nn/index.js';
+import { Sequential, Conv2d, ReLU, MaxPool2d, Flatten, Linear, BatchNorm2d } from '../../src/nn/index.js';
 import { Learner } from '../../src/learner/learner.js';
 import { TensorLoader } from '../../src/learner/tensor-loader.js';
-import { DistributedDataParallel, DistributedSampler, DistributedError, initProcessGroup, type ProcessGroup } from '../../src/distributed/index.js';
+import { DistributedDataParallel, DistributedSampler, DistributedError, initProcessGroup, convertSyncBatchNorm, type ProcessGroup } from '../../src/distributed/index.js';
 
 const [mode, out] = process.argv.slice(2);
 setNumThreads(1);
 const group: ProcessGroup | null = process.env.WORLD_SIZE ? initProcessGroup({ timeoutS: Number(process.env.DIST_TIMEOUT_S ?? 30) }) : null;
 const world = group?.worldSize ?? 1;
 
-if (mode === 'fit') {
+if (mode === 'fit' || mode === 'fit-bn') {
   manualSeed(0);
   const x = randn([160, 3, 12, 12]);
   const y = randint(0, 4, [160]);
   // Each rank starts from other random weights: DDP's broadcast must make them rank 0's.
   manualSeed(100 + (group?.rank ?? 0));
-  const model = new Sequential(new Conv2d(3, 8, 3, { padding: 1 }), new ReLU(), new MaxPool2d(2), new Flatten(), new Linear(8 * 6 * 6, 4));
+  // Before batch norm the convolution has no bias, as in torchvision: a bias's gradient there is
+  // rounding noise alone, which Adam would scale up to whole steps.
+  const bn = mode === 'fit-bn';
+  const model = new Sequential(new Conv2d(3, 8, 3, { padding: 1, bias: !bn }), ...(bn ? [new BatchNorm2d(8)] : []), new ReLU(), new MaxPool2d(2),
+    new Flatten(), new Linear(8 * 6 * 6, 4));
   if (group?.rank) manualSeed(100);
+  if (group && bn) convertSyncBatchNorm(model, group);
   const train = new TensorLoader(x, y, { bs: 16 / world, shuffle: true, seed: 1, dropLast: true });
   const valid = new TensorLoader(x.narrow(0, 0, 40), y.narrow(0, 0, 40), { bs: 7 });
   if (group) {
@@ -34,7 +40,7 @@ if (mode === 'fit') {
   });
   await learn.fit(1, () => ({ lrs: [3e-3], mom: 0.9 }));
   if (!group || group.rank === 0) {
-    const weights = Object.fromEntries(model.namedParameters().map(([k, p]) => [k, p.toArray()]));
+    const weights = Object.fromEntries([...model.namedParameters(), ...model.namedBuffers()].map(([k, p]) => [k, p.toArray()]));
     writeFileSync(out, JSON.stringify({ losses: learn.recorder.losses, valid: learn.history[0], weights, steps: train.length }));
   }
   group?.barrier();
