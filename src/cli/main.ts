@@ -40,6 +40,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       return;
     }
     if (typeof epochs === 'string') throw new UsageError(`--epochs ${epochs} adds epochs to a run: give --resume RUN_DIR`);
+    const progressive = v.progressive === undefined ? null : progressiveSizes(str(v.progressive), given.has('size') ? num(v.size) : null, num(v['item-size']));
     const world = num(v.nproc) * num(v.nnodes);
     if (world > 1 && !process.env.VISIONTUNE_WORKER) {
       await launchRanks(v, given, world, positionals[0]);
@@ -49,7 +50,8 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
       precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
       out: v.out as string | undefined, existOk: Boolean(v['exist-ok']), saveEvery: num(v['save-every']), labelCheck: num(v['label-check']),
-      epochs, freezeEpochs: num(v['freeze-epochs']), size: num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
+      epochs, freezeEpochs: num(v['freeze-epochs']), size: progressive ? progressive[1] : num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
+      frozenBn: Boolean(v['frozen-bn']), progressive: progressive ?? undefined,
       nproc: num(v.nproc), nnodes: num(v.nnodes), syncBn: Boolean(v['sync-bn']), distTimeout: num(v['dist-timeout']),
     }, out, onProgress));
   },
@@ -126,6 +128,16 @@ async function launchRanks(v: Values, given: ReadonlySet<string>, world: number,
     masterPort: v['master-port'] as number | undefined ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined), threads: v.threads as number | undefined,
   });
   if (code !== 0) throw new WorkersFailed(code);
+}
+
+/** Parses --progressive MIN:MAX; MAX is the validation size, so a --size given must equal it; both within the item size. */
+function progressiveSizes(text: string, size: number | null, itemSize: number): [number, number] {
+  const m = /^(\d+):(\d+)$/.exec(text);
+  const [min, max] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!m || min < 16 || min > max) throw new UsageError(`--progressive takes MIN:MAX in pixels with 16 ≤ MIN ≤ MAX, e.g. 128:224; got '${text}'`);
+  if (size !== null && size !== max) throw new UsageError(`--progressive ${text} validates at ${max} px: --size ${size} says otherwise; drop --size or give it ${max}`);
+  if (max > itemSize) throw new UsageError(`--progressive ${text}: MAX ${max} is larger than the presized images (--item-size ${itemSize}); give --item-size ≥ ${max}`);
+  return [min, max];
 }
 
 const str = (v: Values[string]): string => String(v);

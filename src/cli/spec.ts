@@ -161,6 +161,14 @@ const F = {
     name: 'master-port', kind: 'int', arg: 'P', help: `machine 0's rendezvous port (default: a free one on one machine, ${distDefaults.DEFAULT_MASTER_PORT} with --nnodes)`,
     min: 1, max: 65535,
   },
+  frozenBn: {
+    name: 'frozen-bn', kind: 'bool',
+    help: "freeze the body's batch norm too in the frozen epochs (statistics and parameters): a frozen step costs a forward pass of the body",
+  },
+  progressive: {
+    name: 'progressive', kind: 'string', arg: 'MIN:MAX',
+    help: 'progressive resizing: training images grow from MIN to MAX px over the epochs, augmentation with them; validation at MAX (the --size)',
+  },
   syncBn: { name: 'sync-bn', kind: 'bool', help: "with --nproc: batch-norm statistics over every process's batch (SyncBatchNorm), not each process's own" },
   distTimeout: {
     name: 'dist-timeout', kind: 'number', arg: 'S', help: 'seconds a rendezvous or a collective may wait for the other processes', default: from('distributed.DEFAULT_DIST_TIMEOUT_S'),
@@ -195,7 +203,7 @@ export const COMMANDS: readonly Command[] = [
       'visiontune train --resume RUN_DIR goes on; --resume RUN_DIR --epochs +N trains a finished run N epochs more',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile,
+      F.memoryFormat, F.frozenBn, F.progressive, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile,
       F.nproc, F.nnodes, F.nodeRank, F.masterAddr, F.masterPort, F.syncBn, F.distTimeout],
   },
   {

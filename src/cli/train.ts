@@ -17,6 +17,7 @@ import { ProgressBar } from '../learner/progress.js';
 import type { Callback } from '../learner/events.js';
 import { formatTime } from '../learner/recorder.js';
 import { fineTunePlan } from '../learner/schedule.js';
+import { ProgressiveResize } from '../learner/progressive.js';
 import { SaveCheckpoint, readCheckpoint, resumeFrom, saveCheckpoint, type CheckpointPosition } from '../learner/checkpoint.js';
 import type { Balance } from '../data/balance.js';
 import { tidy, getNumThreads, libtorchVersion, type Tensor } from '../torch/index.js';
@@ -85,6 +86,10 @@ export interface TrainArgs {
   distTimeout?: number;
   /** Batch-norm statistics over all ranks' batches (SyncBatchNorm). */
   syncBn?: boolean;
+  /** Freeze the body's batch norm too while frozen (fineTune's freezeBn). */
+  frozenBn?: boolean;
+  /** Progressive resizing from MIN to MAX px (MAX is `size`); see ProgressiveResize. */
+  progressive?: [number, number];
 }
 
 /** `--resume RUN_DIR [--epochs +N]`: what may change when a run goes on; the rest comes from its settings.json. */
@@ -263,7 +268,13 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   const baseLr = settings.plan.baseLr;
   if (!resumed && writer) await showBatch(dls.train, file(RUN_FILES.trainBatch), { maxN: 16 });
 
-  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs }, [...settings.plan.extend, ...(resumed?.more ? [resumed.more] : [])]);
+  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs, freezeBn: a.frozenBn },
+    [...settings.plan.extend, ...(resumed?.more ? [resumed.more] : [])]);
+  if (a.progressive) {
+    const resize = new ProgressiveResize(dls.train, a.progressive[0], a.progressive[1], plan.reduce((n, p) => n + p.nEpoch, 0));
+    learn.addCallback(resize);
+    log(`Progressive resizing: training at ${resize.sizes.join(', ')} px, validation at ${a.progressive[1]} px`);
+  }
   let resume: { fit: number; start: ReturnType<typeof resumeFrom> } | undefined;
   if (resumed) {
     const pos = resumed.ckpt.meta.position;

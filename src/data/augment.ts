@@ -40,6 +40,18 @@ export const NO_AUG: Readonly<AugOptions> = {
   minScale: 1, doFlip: false, flipP: 0, maxRotate: 0, maxZoom: 1, maxWarp: 0, pAffine: 0, maxLighting: 0, pLighting: 0,
 };
 
+/**
+ * Returns `o` with its magnitudes scaled by `m` in [0, 1] (0: none, 1: as given): rotation, zoom,
+ * warp, lighting and the random crop's scale range; flips and probabilities unchanged. How
+ * progressive learning (EfficientNetV2, Tan & Le 2021, §4) weakens augmentation for small images.
+ */
+export function scaledAug(o: AugOptions, m: number): AugOptions {
+  return {
+    ...o, maxRotate: o.maxRotate * m, maxZoom: 1 + (o.maxZoom - 1) * m, maxWarp: o.maxWarp * m, maxLighting: o.maxLighting * m,
+    minScale: 1 - (1 - o.minScale) * m,
+  };
+}
+
 /** Per-image parameters of one batch: M maps output coordinates to item coordinates (row-major 3×3). */
 export interface AugParams {
   n: number;

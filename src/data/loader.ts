@@ -66,8 +66,10 @@ const epochSeed = (seed: number, epoch: number): number => (Math.imul(seed + 1, 
 export class ImageLoader implements AsyncIterable<ImageBatch> {
   readonly bs: number;
   readonly train: boolean;
-  readonly size: number;
-  readonly aug: AugOptions | null;
+  /** The size of the images it yields; progressive resizing (see ProgressiveResize) changes it between epochs. */
+  size: number;
+  /** Training augmentation (null: none); progressive resizing scales it with the size. */
+  aug: AugOptions | null;
   readonly timing: LoaderTiming = { batches: 0, waitMs: 0 };
   /** This process's part of each epoch (distributed training), or null for all of it. */
   shard: OrderShard | null = null;

@@ -15,7 +15,7 @@ import { defaultSplitter, type FitStart, type PlannedFit, type Splitter, type Lo
 import { LEARNER_DEFAULTS } from './defaults.js';
 import { fineTunePlan } from './schedule.js';
 import { saveCheckpoint, readCheckpoint, resumeFrom, type CheckpointPosition } from './checkpoint.js';
-import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, type Schedule } from './schedulers.js';
+import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, BnFreeze, type Schedule } from './schedulers.js';
 
 export type { Callback, EpochRow, BatchInfo } from './events.js';
 export { formatTime } from './recorder.js';
@@ -298,9 +298,16 @@ export class Learner {
     for (let i = resume?.fit ?? 0; i < plan.length; i++) {
       const p = plan[i];
       this.planFit = i;
-      if (p.frozen) this.freeze();
-      else this.unfreeze();
-      rows.push(...await this.fitOneCycle(p.nEpoch, p.lrMax, p.oneCycle, { start: i === resume?.fit ? resume.start : undefined }));
+      const trainBn = this.options.trainBn;
+      if (p.frozen && p.freezeBn) this.options.trainBn = false;
+      try {
+        if (p.frozen) this.freeze();
+        else this.unfreeze();
+      } finally {
+        this.options.trainBn = trainBn;
+      }
+      const cbs = p.frozen && p.freezeBn ? [new BnFreeze()] : [];
+      rows.push(...await this.fitOneCycle(p.nEpoch, p.lrMax, p.oneCycle, { start: i === resume?.fit ? resume.start : undefined, cbs }));
       if (this.stopTraining) break;
     }
     return rows;

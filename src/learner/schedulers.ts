@@ -1,5 +1,6 @@
 // The callbacks that shape each training step, as fastai's: the hyper-parameter schedule,
-// gradient accumulation, mixed precision and the channels_last memory format.
+// gradient accumulation, mixed precision, the channels_last memory format and frozen batch norm.
+import { BatchNorm1d, BatchNorm2d } from '../nn/index.js';
 import { CancelBatchException, type Callback } from './events.js';
 import type { Learner } from './learner.js';
 
@@ -50,6 +51,20 @@ export class GradientAccumulation implements Callback {
  */
 export class MixedPrecision implements Callback {
   afterCreate(learn: Learner): void { learn.autocastDtype = 'bfloat16'; }
+}
+
+/**
+ * fastai's BnFreeze: before each training phase, the batch-norm layers whose parameters are
+ * frozen go to eval mode, so their running statistics stay as they are (Keras's advice for
+ * fine-tuning). With the learner's trainBn off, a frozen body then has no trainable part at
+ * all: its forward pass records no graph and the backward pass stops at the head.
+ */
+export class BnFreeze implements Callback {
+  beforeTrain(learn: Learner): void {
+    for (const m of learn.model.modules()) {
+      if ((m instanceof BatchNorm1d || m instanceof BatchNorm2d) && !m.parameters().some((p) => p.requiresGrad)) m.eval();
+    }
+  }
 }
 
 /** fastai's ChannelsLast: weights and batches in channels_last (NHWC), which oneDNN's CPU convolutions take without a layout conversion. */

@@ -100,11 +100,19 @@ export interface FineTuneOptions {
   lrMult?: number;
   pctStart?: number;
   div?: number;
+  /**
+   * While frozen, freeze the body's batch norm too (its parameters and, by BnFreeze, its running
+   * statistics), so a frozen step is the body's forward pass without a graph plus the head's
+   * forward and backward passes. fastai's default, false, keeps batch norm training.
+   */
+  freezeBn?: boolean;
 }
 
 /** One fit of a plan (see Learner.fitPlan): one-cycle over nEpoch epochs at lrMax, the body frozen or not. */
 export interface PlannedFit {
   frozen: boolean;
+  /** With frozen: the body's batch norm frozen too (see FineTuneOptions.freezeBn). */
+  freezeBn?: boolean;
   nEpoch: number;
   lrMax: LearningRate;
   oneCycle: OneCycleOptions;

@@ -1,0 +1,97 @@
+// Issue 17's training options: progressive resizing follows its documented schedule (sizes and
+// augmentation per epoch, validation at the full size), and a frozen phase with frozen batch
+// norm leaves the body's statistics and parameters as they were.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { manualSeed } from '../../src/torch/index.js';
+import { BatchNorm2d } from '../../src/nn/index.js';
+import { DataLoaders } from '../../src/data/dataloaders.js';
+import { writeSyntheticFolder } from '../../src/data/synthetic-files.js';
+import { AUG_DEFAULTS } from '../../src/data/augment.js';
+import { visionLearner } from '../../src/learner/vision.js';
+import { ProgressiveResize, progressiveSizes, progressiveMagnitude, PROGRESSIVE_MIN_MAGNITUDE } from '../../src/learner/progressive.js';
+import type { Callback } from '../../src/learner/events.js';
+import type { Learner } from '../../src/learner/learner.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'vt-speed-'));
+test.before(async () => { await writeSyntheticFolder(dir, { perClass: 8, numClasses: 3, minSide: 64, maxSide: 80, seed: 4 }); });
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('progressiveSizes: linear from MIN to MAX, rounded to multiples of 16, the last epoch at MAX', () => {
+  assert.deepEqual(progressiveSizes(128, 224, 6), [128, 144, 160, 192, 208, 224]);
+  assert.deepEqual(progressiveSizes(128, 224, 2), [128, 224]);
+  assert.deepEqual(progressiveSizes(128, 224, 1), [224]);
+  assert.deepEqual(progressiveSizes(160, 160, 3), [160, 160, 160]);
+  assert.deepEqual(progressiveSizes(100, 230, 3), [96, 160, 230], 'MAX itself at the end even off the multiple');
+  assert.throws(() => progressiveSizes(224, 128, 3), RangeError);
+  assert.throws(() => progressiveSizes(128, 224, 0), RangeError);
+  assert.equal(progressiveMagnitude(128, 128, 224), PROGRESSIVE_MIN_MAGNITUDE);
+  assert.equal(progressiveMagnitude(224, 128, 224), 1);
+  assert.ok(Math.abs(progressiveMagnitude(176, 128, 224) - (PROGRESSIVE_MIN_MAGNITUDE + 1) / 2) < 1e-12);
+});
+
+test('ProgressiveResize: each epoch trains at its scheduled size with augmentation scaled to it; validation stays at MAX', async () => {
+  manualSeed(0);
+  const dls = await DataLoaders.fromFolder(dir, { size: 64, itemSize: 64, bs: 4, log: null });
+  const learn = await visionLearner(dls, 'resnet18', { weights: null, log: null });
+  const seen: { train: number[]; valid: number[]; rotate: number[] } = { train: [], valid: [], rotate: [] };
+  const watch: Callback = {
+    beforeBatch: (l: Learner) => {
+      const side = l.xb!.shape[3];
+      const list = l.training ? seen.train : seen.valid;
+      if (list[l.history.length] === undefined) list[l.history.length] = side;
+      assert.equal(side, list[l.history.length], 'one size per epoch');
+      if (l.training) seen.rotate[l.history.length] = dls.train.aug!.maxRotate;
+    },
+  };
+  learn.addCallback(new ProgressiveResize(dls.train, 32, 64, 3)).addCallback(watch);
+  await learn.fitOneCycle(3, 1e-3);
+  assert.deepEqual(seen.train, [32, 48, 64]);
+  assert.deepEqual(seen.valid, [64, 64, 64]);
+  const full = AUG_DEFAULTS.maxRotate;
+  assert.deepEqual(seen.rotate.map((r) => +(r / full).toFixed(6)), [32, 48, 64].map((s) => +progressiveMagnitude(s, 32, 64).toFixed(6)));
+});
+
+/** Every BatchNorm2d's running statistics and affine parameters in `modules`, flattened. */
+function bnState(learn: Awaited<ReturnType<typeof visionLearner>>, part: 'body' | 'head'): number[] {
+  const out: number[] = [];
+  for (const m of learn.model[part].modules()) {
+    if (!(m instanceof BatchNorm2d)) continue;
+    for (const name of ['running_mean', 'running_var', 'weight', 'bias']) out.push(...(m.getTensor(name)!.toArray() as number[]));
+  }
+  return out;
+}
+
+for (const freezeBn of [true, false]) {
+  test(`fineTune({ freezeBn: ${freezeBn} }): the body's batch norm ${freezeBn ? 'stays as it was' : 'trains'} through the frozen epoch`, async () => {
+    manualSeed(1);
+    const dls = await DataLoaders.fromFolder(dir, { size: 32, itemSize: 64, bs: 4, log: null });
+    const learn = await visionLearner(dls, 'resnet18', { weights: null, log: null });
+    const before = bnState(learn, 'body');
+    let gradBodyParams = -1;
+    learn.addCallback({
+      afterBackward: (l: Learner) => {
+        if (gradBodyParams < 0) gradBodyParams = l.model.parameters().filter((p) => p.requiresGrad).length;
+      },
+    });
+    // Only the frozen fit: the one-cycle over 2 epochs on the head.
+    await learn.fitPlan([{ frozen: true, freezeBn, nEpoch: 2, lrMax: 1e-2, oneCycle: { pctStart: 0.99 } }]);
+    const after = bnState(learn, 'body');
+    const moved = Math.max(...before.map((v, i) => Math.abs(v - after[i])));
+    if (freezeBn) {
+      assert.equal(moved, 0, 'body batch-norm statistics and parameters unchanged');
+      const headParams = learn.model.head.parameters().length;
+      assert.equal(gradBodyParams, headParams, 'only the head trains');
+    } else {
+      assert.ok(moved > 1e-3, `fastai's default trains the body's batch norm (moved ${moved})`);
+    }
+    // Unfrozen afterwards, everything trains again.
+    await learn.fitPlan([{ frozen: false, nEpoch: 1, lrMax: 1e-3, oneCycle: {} }]);
+    const later = bnState(learn, 'body');
+    assert.ok(Math.max(...after.map((v, i) => Math.abs(v - later[i]))) > 1e-4);
+    assert.equal(learn.options.trainBn, true, 'the learner\'s own setting is back');
+  });
+}
