@@ -48,7 +48,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     }
     await withDownloadProgress((onProgress) => trainCommand({
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
-      precision: v.precision as 'fp32' | 'bf16', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
+      precision: v.precision as 'fp32' | 'bf16' | 'auto', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
       out: v.out as string | undefined, existOk: Boolean(v['exist-ok']), saveEvery: num(v['save-every']), labelCheck: num(v['label-check']),
       epochs, freezeEpochs: num(v['freeze-epochs']), size: progressive ? progressive[1] : num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
       frozenBn: Boolean(v['frozen-bn']), progressive: progressive ?? undefined,

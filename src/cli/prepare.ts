@@ -1,4 +1,5 @@
 // What train and lr-find share: the data loaded and presized, and the learner made for it.
+import type { Precision } from '../learner/precision.js';
 import { manualSeed, setNumThreads } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
@@ -10,7 +11,8 @@ import type { Callback } from '../learner/events.js';
 import type { TrainArgs } from './train.js';
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
-export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'precision' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance' | 'dedupe'>>,
+export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance' | 'dedupe'>>
+  & { precision: Precision },
   log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void,
   o: { weightsFromCheckpoint?: boolean } = {}): Promise<{ dls: DataLoaders; learn: VisionLearner; duplicates: DuplicateGroup[] | null }> {
   const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read

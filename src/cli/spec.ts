@@ -101,8 +101,8 @@ const F = {
     default: from('learner.DEFAULT_PATIENCE'), min: 0, max: learnerDefaults.MAX_EPOCHS,
   },
   precision: {
-    name: 'precision', kind: 'string', arg: 'P', help: 'fp32, or bf16 autocast: fast only on CPUs with bf16 instructions',
-    default: from('learner.DEFAULT_PRECISION'), choices: ['fp32', 'bf16'],
+    name: 'precision', kind: 'string', arg: 'P', help: 'fp32, bf16 autocast (fast only with bf16 instructions: avx512_bf16, AMX), or auto: bf16 where the CPU has them',
+    default: from('learner.DEFAULT_PRECISION'), choices: ['fp32', 'bf16', 'auto'],
   },
   memoryFormat: {
     name: 'memory-format', kind: 'string', arg: 'F', help: 'channels_last (faster CPU convolutions) or nchw',

@@ -18,6 +18,7 @@ import type { Callback } from '../learner/events.js';
 import { formatTime } from '../learner/recorder.js';
 import { fineTunePlan } from '../learner/schedule.js';
 import { ProgressiveResize } from '../learner/progressive.js';
+import { choosePrecision, type PrecisionChoice } from '../learner/precision.js';
 import { SaveCheckpoint, readCheckpoint, resumeFrom, saveCheckpoint, type CheckpointPosition } from '../learner/checkpoint.js';
 import type { Balance } from '../data/balance.js';
 import { tidy, getNumThreads, libtorchVersion, type Tensor } from '../torch/index.js';
@@ -61,7 +62,8 @@ export interface TrainArgs {
   seed: number;
   /** Patience of early stopping (with keep-best); 0 for off. */
   earlyStop: number;
-  precision: 'fp32' | 'bf16';
+  /** fp32, bf16 autocast, or auto (bf16 where the CPU has bf16 instructions; see choosePrecision). */
+  precision: PrecisionChoice;
   memoryFormat: 'channels_last' | 'nchw';
   /** Leave out copies inside the training set and validation/test images copied in training. */
   dedupe?: boolean;
@@ -227,7 +229,10 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   let pendingMore = resumed?.more ?? 0;
   const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
   const callbacks: Callback[] = [...(writer ? [new ProgressBar()] : []), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
-  const { dls, learn, duplicates } = await prepare({ ...a, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
+  const { precision, reason } = choosePrecision(a.precision);
+  settings.machine.precision = precision;
+  if (a.precision !== 'fp32') log(`Precision: ${precision === 'bf16' ? 'bf16 autocast' : 'fp32'} (${reason})`);
+  const { dls, learn, duplicates } = await prepare({ ...a, precision, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
     { weightsFromCheckpoint: Boolean(resumed) });
   const ddp = dist ? shardAndSync(learn, dist, Boolean(a.syncBn)) : null;
   const hasValidation = dls.valid.length > 0;
