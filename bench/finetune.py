@@ -2,7 +2,9 @@
 # generated folder and initial weights: PIL decode and presize once (shorter side to the item
 # size, centre crop, kept as uint8), per batch visiontune's augmentation (random resized crop,
 # warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
-# head; one frozen and one unfrozen one-cycle epoch with AdamW. Prints JSON: seconds per epoch.
+# head; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
+# with AdamW. Prints JSON: seconds of the first frozen and first unfrozen epoch, of every epoch and in all (with
+# presizing), and the last epoch's validation error. bench/finetune.ts and bench/study.ts run it.
 import json, math, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F, torchvision
 from PIL import Image, ImageOps
@@ -75,23 +77,32 @@ recipe = Recipe([[body], [head]])
 
 bs = c['bs']
 seconds = []
-def one_cycle_epoch(peaks, pct, div):
-    t = time.perf_counter()
-    model.train()
-    order = torch.randperm(len(Y))
+errors = []
+def fit_one_cycle(n_epochs, peaks, pct, div):
     nb = len(Y) // bs
-    for i in range(nb):
-        recipe.schedule(peaks, pct, div, i / nb)
-        idx = order[i * bs:(i + 1) * bs]
-        recipe.step(F.cross_entropy(model(batch(X[idx], True)), Y[idx]))
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(VY), bs):
-            F.cross_entropy(model(batch(VX[i:i + bs], False)), VY[i:i + bs]).item()
-    seconds.append(time.perf_counter() - t)
+    for e in range(n_epochs):
+        t = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(Y))
+        for i in range(nb):
+            recipe.schedule(peaks, pct, div, (e * nb + i) / (n_epochs * nb))
+            idx = order[i * bs:(i + 1) * bs]
+            recipe.step(F.cross_entropy(model(batch(X[idx], True)), Y[idx]))
+        model.eval()
+        wrong = 0
+        with torch.no_grad():
+            for i in range(0, len(VY), bs):
+                out = model(batch(VX[i:i + bs], False))
+                F.cross_entropy(out, VY[i:i + bs]).item()
+                wrong += (out.argmax(1) != VY[i:i + bs]).sum().item()
+        errors.append(wrong / max(1, len(VY)))
+        seconds.append(time.perf_counter() - t)
 
+freeze_epochs, epochs = c.get('freeze_epochs', 1), c.get('epochs', 1)
 base = c['lr']
-recipe.freeze_to(1); one_cycle_epoch([base / 10, base], 0.99, 25)
+if freeze_epochs:
+    recipe.freeze_to(1); fit_one_cycle(freeze_epochs, [base / 10, base], 0.99, 25)
 base /= 2
-recipe.freeze_to(0); one_cycle_epoch([base / 100, base], 0.3, 5)
-print(json.dumps({'presize_s': presize_s, 'frozen_s': seconds[0], 'unfrozen_s': seconds[1], 'torch': torch.__version__}))
+recipe.freeze_to(0); fit_one_cycle(epochs, [base / 100, base], 0.3, 5)
+print(json.dumps({'presize_s': presize_s, 'frozen_s': seconds[0], 'unfrozen_s': seconds[freeze_epochs], 'epochs_s': seconds,
+                  'total_s': time.perf_counter() - start, 'error': errors[-1], 'torch': torch.__version__}))

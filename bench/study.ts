@@ -1,0 +1,89 @@
+// The study benchmark: the seed's study — efficientnet_v2_s fine-tuned on ten classes of
+// generated photos, one frozen epoch then unfrozen ones — three ways, on the same folder and
+// initial weights (seeded random ones: no downloads), at the same thread count:
+//   (a) fastai's recipe written in PyTorch (bench/finetune.py), as the reference;
+//   (b) `visiontune train` with its defaults;
+//   (c) `visiontune train --precision auto --frozen-bn --progressive MIN:SIZE` (the fast options).
+// Each line gives the wall time of the whole command (presizing, every epoch, validation; (b) and
+// (c) also their run folder) and the last epoch's validation error. The last line is
+// `ratio <(c) time ÷ (a) time>` (target ≤ 0.5, with (c)'s error within 0.02 of (a)'s).
+// Default: a small study (400 images, 1 + 2 epochs, 160 px) that runs in minutes; BENCH_FULL=1
+// runs the full one (2,300 images: 1,840 train / 460 valid, 1 + 5 epochs, 224 px). Environment:
+// BENCH_IMAGES, BENCH_EPOCHS, BENCH_SIZE, BENCH_BS (32) override either.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { getNumThreads } from '../src/torch/index.js';
+import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
+import { PROGRESSIVE_MULTIPLE } from '../src/learner/progressive.js';
+
+const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = path.resolve(here, '..', 'src', 'cli', 'main.js');
+const pyScript = path.resolve(here, '..', '..', 'bench', 'finetune.py');
+const full = process.env.BENCH_FULL === '1';
+const env = (name: string, small: string, big: string): number => Number(process.env[name] ?? (full ? big : small));
+
+const ARCH = 'efficientnet_v2_s';
+const CLASSES = 10;
+const c = {
+  arch: ARCH, images: env('BENCH_IMAGES', '400', '2300'), size: env('BENCH_SIZE', '160', '224'), bs: env('BENCH_BS', '32', '32'),
+  freeze_epochs: 1, epochs: env('BENCH_EPOCHS', '2', '5'), threads: getNumThreads(), seed: 0, lr: 2e-3,
+};
+// The EfficientNetV2 paper's progression for this model starts at 128 of 300 px; here 128 of 224, scaled for other sizes.
+const minSize = Math.max(PROGRESSIVE_MULTIPLE, Math.round((c.size * 128) / 224 / PROGRESSIVE_MULTIPLE) * PROGRESSIVE_MULTIPLE);
+const itemSize = Math.round(c.size * 1.25);
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
+  if (r.error || r.status !== 0) throw new Error(`${path.basename(cmd)} ${args[0]} failed: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
+  return r.stdout;
+}
+
+interface Result { seconds: number; error: number }
+
+const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-study-'));
+try {
+  const data = path.join(dir, 'data');
+  await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / CLASSES), numClasses: CLASSES, minSide: 200, maxSide: 400, seed: 1 });
+  const weights = path.join(dir, `${ARCH}.pth`);
+  run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${ARCH}().state_dict(), ${JSON.stringify(weights)})`]);
+  console.log(`study benchmark${full ? '' : ' (small; BENCH_FULL=1 for the full study)'}: ${ARCH} from seeded random weights, ` +
+    `${c.images} generated photos in ${CLASSES} classes (80% train), item ${itemSize} px → ${c.size} px, batch ${c.bs}, ` +
+    `${c.freeze_epochs} frozen + ${c.epochs} unfrozen epochs, ${c.threads} threads`);
+
+  const python = (): Result => {
+    const started = performance.now();
+    const out = JSON.parse(run(PYTHON, [pyScript, JSON.stringify({ ...c, item_size: itemSize, data, weights })]).trim().split('\n').pop() as string);
+    return { seconds: (performance.now() - started) / 1000, error: out.error as number };
+  };
+  const visiontune = (name: string, extra: string[]): Result => {
+    const json = path.join(dir, `${name}.json`);
+    const started = performance.now();
+    run(process.execPath, [cli, 'train', data, '--arch', ARCH, '--weights', weights, '--epochs', String(c.epochs), '--freeze-epochs', String(c.freeze_epochs),
+      '--size', String(c.size), '--item-size', String(itemSize), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
+      '--threads', String(c.threads), '--out', path.join(dir, name), '--json', json, ...extra]);
+    const seconds = (performance.now() - started) / 1000;
+    const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number }[] };
+    return { seconds, error: res.epochs[res.epochs.length - 1].error_rate };
+  };
+  const fast = ['--precision', 'auto', '--frozen-bn', '--progressive', `${minSize}:${c.size}`];
+  const sides: [string, () => Result][] = [
+    ['(a) PyTorch, fastai\'s recipe', python],
+    ['(b) visiontune defaults', () => visiontune('defaults', [])],
+    [`(c) visiontune ${fast.join(' ')}`, () => visiontune('fast', fast)],
+  ];
+  const results = sides.map(([label, time]) => {
+    const r = time();
+    console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${r.error.toFixed(4)}`);
+    return r;
+  });
+  const [a, b, f] = results;
+  console.log(`(b) ÷ (a) time ${(b.seconds / a.seconds).toFixed(3)}; (c) − (a) error ${(f.error - a.error).toFixed(4)}`);
+  console.log(`ratio ${(f.seconds / a.seconds).toFixed(3)}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
