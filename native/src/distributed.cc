@@ -7,6 +7,8 @@
 #include "tensor.h"
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -129,6 +131,26 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
   }
 };
 
+// The heartbeat's state, shared with its thread: a thread blocked on a frozen store (rank 0
+// stopped, machine 0 unreachable) is left behind at shutdown rather than waited for.
+struct Heartbeat {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::promise<void> done;
+};
+
+// Runs `fn` on a thread of its own and returns its result, or nullopt when it has not finished
+// within `limit` (the thread is then left to finish or block on its own; it owns what it uses).
+template <typename T>
+static c10::optional<T> within(ms limit, std::function<T()> fn) {
+  auto task = std::make_shared<std::packaged_task<T()>>(std::move(fn));
+  auto result = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  if (result.wait_for(limit) != std::future_status::ready) return c10::nullopt;
+  return result.get();
+}
+
 // One process's membership of a group: its store, its Gloo process group and its heartbeat.
 class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
  public:
@@ -167,9 +189,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
                                                  : c10d::ProcessGroupGloo::createDefaultDevice());
       options->threads = 2;
       group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, size_, options);
-      // The heartbeat and lostRanks share a connection of their own, under mutex_.
-      hbStore_ = connectStore(host_, port_, false, false, size_, timeout_);
-      beat_ = std::thread([this] { beat(); });
+      startHeartbeat();
       id_ = registerLive(group_, timeout_);
     })
   }
@@ -177,33 +197,73 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   ~ProcessGroup() override { stop(); }
 
  private:
-  // Counts this rank's key up every heartbeat_ until stopped or the store is gone (its host,
-  // rank 0, has ended).
-  void beat() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!stopping_ && !storeLost_) {
+  // The heartbeat counts up on a connection of its own, on a thread of its own.
+  void startHeartbeat() {
+    auto hbStore = connectStore(host_, port_, false, false, size_, timeout_);
+    heartbeatState_ = std::make_shared<Heartbeat>();
+    beatDone_ = heartbeatState_->done.get_future();
+    std::thread([state = heartbeatState_, store = hbStore, key = heartbeatKey(rank_), every = heartbeat_] {
+      beat(state, store, key, every);
+    }).detach();
+  }
+
+  // The other ranks whose heartbeat stood still for `wait`, read on a probe connection of its
+  // own, on a thread of its own: a frozen store (rank 0 stopped) answers nothing, and after the
+  // wait and 5 s more that counts as rank 0 lost, as does a store that refuses the connection.
+  std::vector<int> probeLost(ms wait) {
+    const std::string host = host_;
+    const int port = port_, size = size_, rank = rank_;
+    const ms probeTimeout = std::min(timeout_, ms(5000));
+    auto stalled = within<std::vector<int>>(wait + ms(5000), [=]() -> std::vector<int> {
+      std::vector<int> out;
       try {
-        hbStore_->add(heartbeatKey(rank_), 1);
-      } catch (...) {
-        storeLost_ = true;
-        break;
+        auto store = connectStore(host, port, false, false, size, probeTimeout);
+        std::vector<int64_t> before(size);
+        for (int r = 0; r < size; r++) before[r] = store->add(heartbeatKey(r), 0);
+        std::this_thread::sleep_for(wait);
+        for (int r = 0; r < size; r++) {
+          if (r != rank && store->add(heartbeatKey(r), 0) == before[r]) out.push_back(r);
+        }
+      } catch (const std::exception&) {
+        out = {-1};
       }
-      wake_.wait_for(lock, heartbeat_, [this] { return stopping_; });
+      return out;
+    });
+    if (stalled && !(stalled->size() == 1 && (*stalled)[0] == -1)) return *stalled;
+    return rank_ != 0 ? std::vector<int>{0} : std::vector<int>{};
+  }
+
+  // Counts `key` up every `every` until stopped or the store fails (its host, rank 0, has ended).
+  static void beat(std::shared_ptr<Heartbeat> state, c10::intrusive_ptr<c10d::TCPStore> store, std::string key, ms every) {
+    try {
+      std::unique_lock<std::mutex> lock(state->mutex);
+      while (!state->stopping) {
+        lock.unlock();
+        store->add(key, 1);  // may block on a frozen store: nothing else waits on this thread's lock
+        lock.lock();
+        state->wake.wait_for(lock, every, [&] { return state->stopping; });
+      }
+    } catch (...) {
+      // The store is gone: nothing left to beat for.
     }
+    state->done.set_value();
   }
 
   void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
+    if (heartbeatState_) {
+      {
+        std::lock_guard<std::mutex> lock(heartbeatState_->mutex);
+        heartbeatState_->stopping = true;
+      }
+      heartbeatState_->wake.notify_all();
+      // A heartbeat stuck on a frozen store is left to itself.
+      beatDone_.wait_for(ms(1000));
+      heartbeatState_.reset();
     }
-    wake_.notify_all();
-    if (beat_.joinable()) beat_.join();
     {
       std::lock_guard<std::mutex> lock(liveMutex);
       liveGroups.erase(id_);
     }
-    hbStore_.reset();
     group_.reset();
     store_.reset();
   }
@@ -299,31 +359,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   Napi::Value LostRanks(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     VT_GUARD(env, {
-      const auto wait = ms(info[0].As<Napi::Number>().Int64Value());
-      std::vector<int> lost;
-      std::vector<int64_t> before(size_);
-      auto counts = [this](std::vector<int64_t>& out) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (storeLost_ || !hbStore_) return false;
-        try {
-          for (int r = 0; r < size_; r++) out[r] = hbStore_->add(heartbeatKey(r), 0);
-          return true;
-        } catch (...) {
-          storeLost_ = true;
-          return false;
-        }
-      };
-      bool reachable = counts(before);
-      std::this_thread::sleep_for(wait);
-      std::vector<int64_t> after(size_);
-      reachable = reachable && counts(after);
-      if (!reachable) {
-        if (rank_ != 0) lost.push_back(0);
-      } else {
-        for (int r = 0; r < size_; r++) {
-          if (r != rank_ && after[r] == before[r]) lost.push_back(r);
-        }
-      }
+      std::vector<int> lost = probeLost(ms(info[0].As<Napi::Number>().Int64Value()));
       Napi::Array arr = Napi::Array::New(env, lost.size());
       for (size_t i = 0; i < lost.size(); i++) arr.Set(static_cast<uint32_t>(i), Napi::Number::New(env, lost[i]));
       return arr;
@@ -352,13 +388,10 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
   int64_t id_ = 0;
   std::string host_;
   ms timeout_{30000}, heartbeat_{1000};
-  c10::intrusive_ptr<c10d::TCPStore> store_, hbStore_;
-  bool storeLost_ = false;
+  c10::intrusive_ptr<c10d::TCPStore> store_;
+  std::shared_ptr<Heartbeat> heartbeatState_;
+  std::future<void> beatDone_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
-  std::thread beat_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
 };
 
 #endif  // VT_WITH_C10D

@@ -126,6 +126,25 @@ for (const victim of [1, 0]) {
   });
 }
 
+for (const victim of [0, 1]) {
+  test(`a rank frozen (SIGSTOP) mid-run: the other fails after the timeout naming rank ${victim}, not a hang`, async () => {
+    const port = await freePort();
+    const ranks = [0, 1].map((r) => worker('loop', '', r, 2, port, { DIST_TIMEOUT_S: '4' }));
+    await Promise.all(ranks.map((r) => untilRunning(r.child)));
+    const stoppedAt = Date.now();
+    ranks[victim].child.kill('SIGSTOP');
+    try {
+      const survivor = await ranks[1 - victim].exited;
+      const took = Date.now() - stoppedAt;
+      assert.equal(survivor.code, 3, survivor.stderr);
+      assert.match(survivor.stderr.trim(), new RegExp(`^rank ${1 - victim}: allreduce failed: lost rank ${victim} \\(`));
+      assert.ok(took < 4_000 + 12_000, `took ${took} ms: the 4 s timeout, the heartbeat look and at most 5 s for a frozen store`);
+    } finally {
+      ranks[victim].child.kill('SIGKILL');
+    }
+  });
+}
+
 test('initProcessGroup refuses an impossible rank, a backend this build lacks, and a rendezvous nobody joins', async () => {
   assert.throws(() => initProcessGroup({ rank: 2, worldSize: 2 }), /rank 2 is not one of 0…1/);
   assert.throws(() => initProcessGroup({ rank: 0, worldSize: 0 }), RangeError);
