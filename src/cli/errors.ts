@@ -33,8 +33,9 @@ export class WorkersFailed extends Error {
 }
 
 /** The line for a --bs that does not split evenly among the ranks of train --nproc. */
-export const batchSplitError = (bs: number, world: number): string =>
-  `--bs ${bs} does not split among ${world} processes: give a batch size divisible by ${world} (each process takes --bs/${world})`;
+export const batchSplitError = (bs: number, world: number, resumed = false): string => (resumed
+  ? `the run's --bs ${bs} does not split among ${world} processes: resume with a --nproc that divides ${bs}`
+  : `--bs ${bs} does not split among ${world} processes: give a batch size divisible by ${world} (each process takes --bs/${world})`);
 
 // Errors every rank meets alike (by name: this module loads nothing heavy).
 const SAID_BY_RANK_0 = new Set(['UsageError', 'InterruptedError', 'DataError', 'TrainingError']);

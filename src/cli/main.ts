@@ -42,6 +42,8 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     if (typeof epochs === 'string') throw new UsageError(`--epochs ${epochs} adds epochs to a run: give --resume RUN_DIR`);
     const progressive = v.progressive === undefined ? null : progressiveSizes(str(v.progressive), given.has('size') ? num(v.size) : null, num(v['item-size']));
     const world = num(v.nproc) * num(v.nnodes);
+    const distOnly = ['sync-bn', 'master-addr', 'master-port', 'node-rank', 'dist-timeout'].find((f) => given.has(f));
+    if (world === 1 && distOnly) throw new UsageError(`--${distOnly} is for training on several processes: give --nproc N (N > 1) or --nnodes M`);
     if (world > 1 && !process.env.VISIONTUNE_WORKER) {
       await launchRanks(v, given, world, positionals[0]);
       return;
@@ -118,14 +120,22 @@ async function launchRanks(v: Values, given: ReadonlySet<string>, world: number,
   // A resumed run (data null) has its batch size in its settings: the ranks check it.
   if (data !== null) {
     if (num(v.bs) % world !== 0) throw new UsageError(batchSplitError(num(v.bs), world));
+    // Batch norm needs two values per channel: each rank's own batch, unless they are synchronised.
+    if (num(v.bs) / world < 2 && !v['sync-bn']) {
+      throw new UsageError(`--bs ${num(v.bs)} over ${world} processes leaves 1 image each, too few for batch norm's statistics: give --bs ≥ ${2 * world}, or --sync-bn`);
+    }
     // Rank 0, on machine 0, writes the run folder: there alone must --out be free.
     const { checkTrainOut } = await import('./train.js');
     if (nodeRank === 0) await checkTrainOut(v.out as string | undefined, Boolean(v['exist-ok']), data);
   }
-  const { launch } = await import('../distributed/launch.js');
+  const { launch, portFree } = await import('../distributed/launch.js');
+  const masterPort = v['master-port'] as number | undefined;
+  if (nodeRank === 0 && masterPort !== undefined && !await portFree(masterPort)) {
+    throw new UsageError(`--master-port ${masterPort} is in use on this machine (rank 0 serves the rendezvous there): give a free port`);
+  }
   const code = await launch({
     argv: process.argv.slice(1), nproc: num(v.nproc), nnodes, nodeRank, masterAddr: str(v['master-addr']),
-    masterPort: v['master-port'] as number | undefined ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined), threads: v.threads as number | undefined,
+    masterPort: masterPort ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined), threads: v.threads as number | undefined,
   });
   if (code !== 0) throw new WorkersFailed(code);
 }

@@ -21,7 +21,7 @@ import { ProgressiveResize } from '../learner/progressive.js';
 import { choosePrecision, type PrecisionChoice } from '../learner/precision.js';
 import { SaveCheckpoint, readCheckpoint, resumeFrom, saveCheckpoint, type CheckpointPosition } from '../learner/checkpoint.js';
 import type { Balance } from '../data/balance.js';
-import { tidy, getNumThreads, libtorchVersion, type Tensor } from '../torch/index.js';
+import { tidy, tensor, getNumThreads, libtorchVersion, type Tensor } from '../torch/index.js';
 import { fitTemperature, calibrate, expectedCalibrationError, nllAt, refusedShare } from '../learner/calibration.js';
 import type { VisionLearner } from '../learner/vision.js';
 import type { ImageLoader } from '../data/loader.js';
@@ -220,7 +220,8 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   const writer = !dist || dist.rank === 0;
   const world = dist?.worldSize ?? 1;
   const log = a.quiet || !writer ? () => undefined : out;
-  if (a.bs % world !== 0) throw new UsageError(batchSplitError(a.bs, world));
+  if (a.bs % world !== 0) throw new UsageError(batchSplitError(a.bs, world, resumed !== null));
+  if (dist) settings.args.nproc = Number(process.env.LOCAL_WORLD_SIZE ?? world);
   let dir = outDir ?? '';
   const file = (name: string): string => path.join(dir, name);
   const stop = a.earlyStop > 0 ? new EarlyStopping({ patience: a.earlyStop }) : null;
@@ -234,13 +235,14 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   if (a.precision !== 'fp32') log(`Precision: ${precision === 'bf16' ? 'bf16 autocast' : 'fp32'} (${reason})`);
   const { dls, learn, duplicates } = await prepare({ ...a, precision, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
     { weightsFromCheckpoint: Boolean(resumed) });
-  const ddp = dist ? shardAndSync(learn, dist, Boolean(a.syncBn)) : null;
+  const ddp = dist ? shardAndSync(learn, dist, Boolean(a.syncBn), a.data, dls) : null;
   const hasValidation = dls.valid.length > 0;
   if (stop && !hasValidation) {
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
   }
   if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
-  const trainingSuspects = a.labelCheck && !resumed && writer ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
+  // Every rank checks (rank 0 alone prints): the others would otherwise wait in their first collective, past its timeout on a large set.
+  const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
   if (writer) {
     dir = outDir ?? await newRunDir('train');
@@ -385,7 +387,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
     writeResultsCsv();
     await writeResults();
     learn.opt?.dispose();
-    throw new InterruptedError(`stopped by ${signalled}; saved ${file(RUN_FILES.checkpoint)}, ${RUN_FILES.last}, ${RUN_FILES.results} and ${RUN_FILES.report}: ` +
+    throw new InterruptedError(`stopped by ${signalled ?? 'another rank (a signal to it, or its launcher gone)'}; saved ${file(RUN_FILES.checkpoint)}, ${RUN_FILES.last}, ${RUN_FILES.results} and ${RUN_FILES.report}: ` +
       `resume with visiontune train --resume ${dir}${world > 1 ? ` --nproc ${a.nproc ?? world}` : ''}`, signalled === 'SIGTERM' ? 143 : 130);
   }
 
@@ -529,13 +531,47 @@ function checkSameData(before: DatasetSummary | undefined, now: DatasetSummary, 
  * and adds DistributedDataParallel to the learner (with SyncBatchNorm if `syncBn`): every fit
  * from here, lr_find's included, runs in step on all ranks. Returns the callback.
  */
-function shardAndSync(learn: VisionLearner, dist: ProcessGroup, syncBn: boolean): DistributedDataParallel {
+function shardAndSync(learn: VisionLearner, dist: ProcessGroup, syncBn: boolean, data: string, dls: SplitFiles): DistributedDataParallel {
+  checkSameEverywhere(learn, dist, data, dls);
   learn.dls.train.shard = new DistributedSampler(dist.rank, dist.worldSize);
   learn.dls.valid.shard = new DistributedSampler(dist.rank, dist.worldSize, { pad: false });
   if (syncBn) convertSyncBatchNorm(learn.model, dist);
   const ddp = new DistributedDataParallel(dist);
   learn.addCallback(ddp);
   return ddp;
+}
+
+/** The files of the training and validation splits. */
+type SplitFiles = Record<'train' | 'valid', { readonly items: readonly { path: string }[] }>;
+
+/**
+ * Throws a UsageError on every rank unless all ranks read the same data (classes, the files of
+ * each split by their path inside the data folder) and built the same model (parameter count):
+ * machines with different copies of a folder would train on different splits, or fail inside a
+ * collective on tensors of different sizes.
+ */
+function checkSameEverywhere(learn: VisionLearner, dist: ProcessGroup, data: string, { train, valid }: SplitFiles): void {
+  const names = (items: readonly { path: string }[]): string => items.map((it) => path.relative(data, it.path)).join('\n');
+  const mine = [fnv1a(learn.dls.vocab.join('\n')), train.items.length, valid.items.length, fnv1a(names(train.items)), fnv1a(names(valid.items)),
+    learn.model.parameters().reduce((n, p) => n + p.numel(), 0)];
+  const local = tensor(mine, { dtype: 'float64' });
+  const all = dist.allgather(local);
+  const rows = all.map((t) => t.toArray());
+  for (const t of [local, ...all]) t.dispose();
+  const other = rows.findIndex((r) => r.some((v, i) => v !== rows[0][i]));
+  if (other < 0) return;
+  const [, n0, v0, , , p0] = rows[0];
+  const [, n1, v1, , , p1] = rows[other];
+  const what = p1 !== p0 ? `a model of ${p1} parameters against ${p0}`
+    : n1 !== n0 || v1 !== v0 ? `${n1} training and ${v1} validation images against ${n0} and ${v0}` : 'other classes or files';
+  throw new UsageError(`rank ${other} read other data or built another model than rank 0 (${what}): every machine needs the same data folder and options`);
+}
+
+/** FNV-1a, 32 bits: a fingerprint of a text that a float64 holds exactly. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 /** On ranks other than 0 (which save with SaveCheckpoint): ends the fit after the batch at which a stop was asked. */

@@ -1,6 +1,7 @@
 // Data-parallel training as PyTorch's DistributedDataParallel does it, as a learner callback: the
 // parameters and buffers broadcast from rank 0 when a fit starts, the buffers (batch-norm
-// statistics) again before each training batch (DDP's broadcast_buffers), the gradients
+// statistics) again before each training batch and each validation (DDP's broadcast_buffers, at
+// every forward pass in train and eval mode), the gradients
 // averaged over the ranks in ~25 MB buckets after each backward pass (DDP's bucket_cap_mb,
 // filled in reverse parameter order as DDP's reducer does). Beside DDP: the training loss each
 // rank records is the ranks' mean (so every rank's smoothed loss, divergence check and lr_find
@@ -90,7 +91,14 @@ export class DistributedDataParallel implements Callback {
   }
 
   beforeBatch(learn: Learner): void {
-    if (!learn.training || this.o.broadcastBuffers === false) return;
+    if (learn.training) this.#syncBuffers(learn);
+  }
+
+  /** Every rank validates with rank 0's buffers: those of the model rank 0 saves, so the table's figures are that model's. */
+  beforeValidate(learn: Learner): void { this.#syncBuffers(learn); }
+
+  #syncBuffers(learn: Learner): void {
+    if (this.o.broadcastBuffers === false) return;
     const buffers = learn.model.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
     if (buffers.length) bucketed(buffers, this.capBytes, (flat) => this.group.broadcast([flat], 0));
   }

@@ -1,9 +1,10 @@
 // The launcher (torchrun's role): starts this machine's ranks as child processes of the same
 // command, each with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
 // MASTER_ADDR, MASTER_PORT) and its share of the cores, and watches them: a signal it receives is
-// passed on once to every rank; when a rank fails, the others get a grace period to stop on their
-// own (their next collective names the lost rank) and are then killed, so none is left behind;
-// when the launcher itself dies, the ranks see their IPC channel close and stop.
+// passed on once to every rank (a second one also kills what is left 5 s later); when a rank
+// fails, the others get a grace period to stop on their own (their next collective names the lost
+// rank) and are then killed, so none is left behind, stopped or hung ones included; when the
+// launcher itself dies, the ranks see their IPC channel close and stop.
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -24,10 +25,20 @@ export interface LaunchOptions {
   masterPort?: number;
   /** Intra-op threads of each rank; default the cores divided among the ranks. */
   threads?: number;
-  /** Seconds the other ranks have to stop after one failed before they are killed. Default 30. */
+  /** Seconds the other ranks have to stop after one failed before they are killed. Default 10. */
   graceS?: number;
   /** Where the launcher's own lines go. Default stderr. */
   log?: (line: string) => void;
+}
+
+/** Resolves to whether `port` can be listened on at `host` now (false: another program holds it). */
+export function portFree(port: number, host = '0.0.0.0'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
 
 /** Returns a TCP port free on this machine now (the kernel's pick). */
@@ -71,36 +82,37 @@ export async function launch(o: LaunchOptions): Promise<number> {
     `rendezvous at ${masterAddr}:${masterPort}; pids ${children.map((c) => `${c.rank}:${c.child.pid}`).join(' ')}`);
 
   let failed: number | null = null;
-  let signalled = false;
-  let killTimer: NodeJS.Timeout | null = null;
+  let signals = 0;
+  const timers: NodeJS.Timeout[] = [];
   const alive = (): typeof children => children.filter((c) => c.code === null);
-  const forward = (sig: NodeJS.Signals): void => {
-    signalled = true;
-    for (const c of alive()) c.child.kill(sig);
+  const killLater = (seconds: number): void => {
+    timers.push(setTimeout(() => { for (const c of alive()) c.child.kill('SIGKILL'); }, seconds * 1000));
   };
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  for (const sig of signals) process.on(sig, forward);
+  const forward = (sig: NodeJS.Signals): void => {
+    signals++;
+    for (const c of alive()) c.child.kill(sig);
+    // A second signal: what does not stop now (a stopped or hung rank) is killed.
+    if (signals === 2) killLater(5);
+  };
+  const graceS = o.graceS ?? 10;
+  const handled = ['SIGINT', 'SIGTERM'] as const;
+  for (const sig of handled) process.on(sig, forward);
   try {
     await Promise.all(children.map((c) => new Promise<void>((resolve) => {
       c.child.on('exit', (code, signal) => {
         c.code = code ?? 128 + (signal ? os.constants.signals[signal] : 0);
         if (c.code !== 0 && failed === null) {
           failed = c.code;
-          // Stopped by a signal passed on: each rank says so itself.
-          if (signalled) return resolve();
-          const others = alive();
-          log(`visiontune: rank ${c.rank} (pid ${c.child.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}` +
-            (others.length ? `; the other ranks stop (killed after ${o.graceS ?? 30} s if not)` : ''));
-          if (others.length) {
-            killTimer = setTimeout(() => { for (const other of alive()) other.child.kill('SIGKILL'); }, (o.graceS ?? 30) * 1000);
-          }
+          // A rank that exits with an error has said why; one killed by a signal could not.
+          if (signal && signals === 0) log(`visiontune: rank ${c.rank} (pid ${c.child.pid}) was killed by ${signal}`);
+          if (alive().length) killLater(graceS);
         }
         resolve();
       });
     })));
   } finally {
-    for (const sig of signals) process.off(sig, forward);
-    if (killTimer) clearTimeout(killTimer);
+    for (const sig of handled) process.off(sig, forward);
+    for (const t of timers) clearTimeout(t);
   }
   return failed ?? 0;
 }

@@ -3,6 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -62,6 +63,13 @@ test('train --nproc 2 completes, writes one model set, prints the table of one p
   assert.ok(Math.abs(err(a) - err(b)) <= 0.05, `error ${err(a)} with one process, ${err(b)} with two`);
   const csv = (run: string): string[] => readFileSync(path.join(dir, run, 'results.csv'), 'utf8').trim().split('\n');
   assert.equal(csv('two').length, csv('one').length);
+  // The table's validation figures are the saved model's: every rank validates with rank 0's batch-norm statistics.
+  const results = JSON.parse(readFileSync(path.join(dir, 'two', 'results.json'), 'utf8')) as
+    { epochs: { valid_loss: number; error_rate: number }[]; validation: { loss: number; actual: string; predicted: string }[] };
+  const items = results.validation;
+  const last = results.epochs[results.epochs.length - 1];
+  assert.ok(Math.abs(items.reduce((t, it) => t + it.loss, 0) / items.length - last.valid_loss) < 1e-5, 'valid_loss is the saved model\'s');
+  assert.equal(items.filter((it) => it.actual !== it.predicted).length / items.length, last.error_rate);
   const settings = JSON.parse(readFileSync(path.join(dir, 'two', 'settings.json'), 'utf8'));
   assert.equal(settings.args.nproc, 2);
   assert.equal(settings.args.bs, 16, 'the batch is the step\'s, over both processes');
@@ -157,6 +165,23 @@ test('two machines, simulated by two launchers with --nnodes 2 on this one, trai
   assert.deepEqual(table(nodes[0].stdout).rows.map((r) => r.slice(1)), table(single.stdout).rows.map((r) => r.slice(1)));
 });
 
+test('two machines with different copies of the data: refused on every rank in one line, before training', async () => {
+  const copy = path.join(dir, 'copy');
+  await writeSyntheticFolder(copy, { perClass: 29, numClasses: 3, minSide: 48, maxSide: 72, seed: 8 });
+  const port = String(20000 + Math.floor(Math.random() * 20000));
+  const nodes = await Promise.all([small, copy].map((data, node) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'train', data, ...SLOW, '--nproc', '1', '--nnodes', '2', '--node-rank', String(node), '--master-addr', '127.0.0.1',
+      '--master-port', port, '--threads', '1', '--out', path.join(dir, `mismatch${node}`)], { env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => { stderr += b; });
+    child.on('exit', (code) => resolve({ code, stderr }));
+  })));
+  assert.equal(nodes[0].code, 2, nodes[0].stderr);
+  assert.match(nodes[0].stderr, /^visiontune: rank 1 read other data or built another model than rank 0 \(69 training and 18 validation images against 72 and 18\): every machine needs the same data folder/m);
+  assert.equal(nodes[1].code, 2);
+  assert.doesNotMatch(nodes[0].stderr + nodes[1].stderr, /terminate called|EnforceNotMet/);
+});
+
 test('train --nproc refuses, in one line before any rank starts: a batch that does not split, --nnodes without --master-addr, a bad --node-rank, a used --out', () => {
   assertOneLineError(visiontune(['train', small, '--bs', '5', '--nproc', '2']), 2, /--bs 5 does not split among 2 processes/);
   assertOneLineError(visiontune(['train', small, '--nproc', '2', '--nnodes', '2']), 2, /--nnodes > 1 needs --master-addr/);
@@ -165,4 +190,18 @@ test('train --nproc refuses, in one line before any rank starts: a batch that do
   mkdirSync(used);
   writeFileSync(path.join(used, 'x.txt'), 'x');
   assertOneLineError(visiontune(['train', small, '--nproc', '2', '--out', used]), 2, /already holds files: give --exist-ok/);
+  assertOneLineError(visiontune(['train', small, '--bs', '2', '--nproc', '2']), 2, /--bs 2 over 2 processes leaves 1 image each, too few for batch norm's statistics/);
+  assertOneLineError(visiontune(['train', small, '--sync-bn']), 2, /--sync-bn is for training on several processes: give --nproc N/);
+  assertOneLineError(visiontune(['train', small, '--dist-timeout', '5']), 2, /--dist-timeout is for training on several processes/);
+});
+
+test('train --nproc refuses a --master-port another program holds, in one line, at once', async () => {
+  const holder = createServer().listen(0, '0.0.0.0');
+  await new Promise((r) => holder.once('listening', r));
+  const port = (holder.address() as { port: number }).port;
+  try {
+    assertOneLineError(visiontune(['train', small, '--nproc', '2', '--master-port', String(port)]), 2, new RegExp(`--master-port ${port} is in use on this machine`));
+  } finally {
+    holder.close();
+  }
 });
