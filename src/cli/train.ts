@@ -139,9 +139,11 @@ export async function trainCommand(args: TrainArgs, out: Log, onDownload?: (byte
   };
   // A rank of train --nproc joins its group first: the rendezvous waits for every rank.
   const dist = joinGroup(a.distTimeout);
-  const unlock = (!dist || dist.rank === 0) && a.out !== undefined && existsSync(a.out) ? lockRunDir(a.out) : null;
+  let unlock = (!dist || dist.rank === 0) && a.out !== undefined && existsSync(a.out) ? lockRunDir(a.out) : null;
+  // A run folder made by this run is claimed as soon as it exists.
+  const claim = (dir: string): void => { unlock ??= lockRunDir(dir); };
   try {
-    return await runTraining(settings, a.out ?? null, null, a, out, onDownload, signals, dist);
+    return await runTraining(settings, a.out ?? null, null, a, out, onDownload, signals, dist, claim);
   } finally {
     unlock?.();
     dist?.destroy();
@@ -214,7 +216,7 @@ const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'exis
 async function runTraining(settings: RunSettings, outDir: string | null,
   resumed: { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean; more?: number } | null,
   a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals,
-  dist: ProcessGroup | null = null): Promise<RunResults> {
+  dist: ProcessGroup | null = null, claim: (dir: string) => void = () => undefined): Promise<RunResults> {
   const started = performance.now();
   // With several ranks, rank 0 alone prints and writes; all train in step (see DistributedDataParallel).
   const writer = !dist || dist.rank === 0;
@@ -247,6 +249,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   if (writer) {
     dir = outDir ?? await newRunDir('train');
     await makeOutputDir(dir);
+    claim(dir);
     // --exist-ok into an earlier run's folder: its models, checkpoint and pictures go, so none is taken for this run's.
     if (!resumed) for (const name of Object.values(RUN_FILES)) rmSync(file(name), { force: true });
     settings.args.out = dir;

@@ -274,4 +274,15 @@ test('issue 13: one training process per run folder: a live holder is named, a d
   assert.equal(readFileSync(path.join(held, LOCK_FILE), 'utf8').trim(), String(process.pid));
   release();
   assert.ok(!existsSync(path.join(held, LOCK_FILE)));
+  // A folder the run makes itself is claimed as soon as it exists (helper's finding: it was not until the run ended).
+  const fresh = path.join(dir, 'fresh');
+  let second: ReturnType<typeof visiontune> | null = null;
+  const { done } = spawnCli(['train', data, ...RUN, '--out', fresh], (line, child) => {
+    if (second || !line.startsWith('epoch ')) return;
+    second = visiontune(['train', data, ...SMALL, '--out', fresh, '--exist-ok']);
+    child.kill('SIGKILL');
+  });
+  await done;
+  assert.ok(second, 'the second training was tried while the first ran');
+  assertOneLineError(second!, 1, /another visiontune \(process \d+\) is training in .*fresh/);
 });
