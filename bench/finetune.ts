@@ -8,15 +8,14 @@
 // visiontune ÷ PyTorch time>` (target ≤ 1.0).
 // Environment: BENCH_IMAGES (300), BENCH_ARCH (mobilenet_v2), BENCH_SIZE (160), BENCH_ITEM_SIZE (224), BENCH_BS (32),
 // BENCH_ROUNDS (2).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getNumThreads } from '../src/torch/index.js';
 import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
+import { PYTHON, run, writeSeededWeights } from './tools.js';
 
-const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '..', 'src', 'cli', 'main.js');
 const pyScript = path.resolve(here, '..', '..', 'bench', 'finetune.py');
@@ -31,18 +30,12 @@ const rounds = Number(env('BENCH_ROUNDS', '2'));
 interface Phases { frozen: number; unfrozen: number }
 const best = (a: Phases | null, b: Phases): Phases => (a ? { frozen: Math.min(a.frozen, b.frozen), unfrozen: Math.min(a.unfrozen, b.unfrozen) } : b);
 
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
-  if (r.error || r.status !== 0) throw new Error(`${path.basename(cmd)} ${args[0]} failed: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
-  return r.stdout;
-}
-
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-finetune-'));
 try {
   const data = path.join(dir, 'data');
   await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / 3), numClasses: 3, minSide: 200, maxSide: 400, seed: 1 });
   const weights = path.join(dir, `${c.arch}.pth`);
-  run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${c.arch}().state_dict(), ${JSON.stringify(weights)})`]);
+  writeSeededWeights(c.arch, weights);
   console.log(`fine-tune benchmark: ${c.arch}, ${c.images} generated photos in 3 classes, item ${c.item_size} px → ${c.size} px, ` +
     `batch ${c.bs}, ${c.threads} threads, same initial weights; one frozen and one unfrozen epoch each, best of ${rounds} rotating rounds`);
 
@@ -51,7 +44,7 @@ try {
     run(process.execPath, [cli, 'train', data, '--arch', c.arch, '--weights', weights, '--epochs', '1', '--freeze-epochs', '1',
       '--memory-format', memoryFormat,
       '--size', String(c.size), '--item-size', String(c.item_size), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
-      '--threads', String(c.threads), '--out', path.join(dir, 'out'), '--json', json]);
+      '--threads', String(c.threads), '--out', path.join(dir, 'out'), '--exist-ok', '--json', json]);
     const vt = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { seconds: number }[] };
     return { frozen: vt.epochs[0].seconds, unfrozen: vt.epochs[1].seconds };
   };
