@@ -9,13 +9,14 @@
 // instructions unless named), BENCH_FORMATS (nchw,channels_last), BENCH_MODES (eval,train), BENCH_STEPS (8),
 // BENCH_ROUNDS (3).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { F, autocast, manualSeed, noGrad, rand, randint, tidy, getNumThreads, type Tensor } from '../src/torch/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { zooEntry } from '../src/models/registry.js';
+import { cpuFlags, BF16_CPU_FLAGS } from '../src/learner/precision.js';
 
 const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
 const pyScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'models.py');
@@ -38,8 +39,8 @@ const modes = (process.env.BENCH_MODES ?? 'eval,train').split(',') as Config['mo
 
 // Without bf16 instructions libtorch emulates bf16 arithmetic, at a tenth of fp32's speed or
 // less: those runs would take an hour and measure only the emulation, so they are opt-in there.
-const cpuFlags = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-const nativeBf16 = /\b(avx512_bf16|amx_bf16)\b/.test(cpuFlags);
+const flags = cpuFlags();
+const nativeBf16 = BF16_CPU_FLAGS.some((f) => flags.has(f));
 const precisions = (process.env.BENCH_PRECISIONS ?? (nativeBf16 ? 'fp32,bf16' : 'fp32')).split(',') as Config['precision'][];
 
 function visiontune(c: Config): number {
@@ -98,8 +99,8 @@ function attempt(fn: () => number): number | string {
   }
 }
 
-const cpuModel = /model name\s*:\s*(.+)/.exec(cpuFlags)?.[1] ?? 'unknown CPU';
-const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => new RegExp(`\\b${f}\\b`).test(cpuFlags));
+const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
+const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
   `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training`);
 if (!nativeBf16 && !precisions.includes('bf16')) {

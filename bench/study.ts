@@ -10,7 +10,6 @@
 // Default: a small study (400 images, 1 + 2 epochs, 160 px) that runs in minutes; BENCH_FULL=1
 // runs the full one (2,300 images: 1,840 train / 460 valid, 1 + 5 epochs, 224 px). Environment:
 // BENCH_IMAGES, BENCH_EPOCHS, BENCH_SIZE, BENCH_BS (32) override either.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { getNumThreads } from '../src/torch/index.js';
 import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
+import { PYTHON, run, writeSeededWeights } from './tools.js';
 import { PROGRESSIVE_MULTIPLE } from '../src/learner/progressive.js';
 
-const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '..', 'src', 'cli', 'main.js');
 const pyScript = path.resolve(here, '..', '..', 'bench', 'finetune.py');
@@ -37,12 +36,6 @@ const c = {
 const minSize = Math.max(PROGRESSIVE_MULTIPLE, Math.round((c.size * 128) / 224 / PROGRESSIVE_MULTIPLE) * PROGRESSIVE_MULTIPLE);
 const itemSize = Math.round(c.size * 1.25);
 
-function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
-  if (r.error || r.status !== 0) throw new Error(`${path.basename(cmd)} ${args[0]} failed: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
-  return r.stdout;
-}
-
 interface Result { seconds: number; error: number }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-study-'));
@@ -50,7 +43,7 @@ try {
   const data = path.join(dir, 'data');
   await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / CLASSES), numClasses: CLASSES, minSide: 200, maxSide: 400, seed: 1 });
   const weights = path.join(dir, `${ARCH}.pth`);
-  run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${ARCH}().state_dict(), ${JSON.stringify(weights)})`]);
+  writeSeededWeights(ARCH, weights);
   console.log(`study benchmark${full ? '' : ' (small; BENCH_FULL=1 for the full study)'}: ${ARCH} from seeded random weights, ` +
     `${c.images} generated photos in ${CLASSES} classes (80% train), item ${itemSize} px → ${c.size} px, batch ${c.bs}, ` +
     `${c.freeze_epochs} frozen + ${c.epochs} unfrozen epochs, ${c.threads} threads`);

@@ -285,6 +285,17 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     return out;
   }
 
+  // Starts a collective on each tensor of the array `arr` with `start`, then waits for them all:
+  // one collective per tensor, since Gloo takes a list only as copies on several devices.
+  void eachTensor(const Napi::Value& arr, const std::function<c10::intrusive_ptr<c10d::Work>(std::vector<at::Tensor>&)>& start) {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (auto& t : tensors(arr)) {
+      std::vector<at::Tensor> one{t};
+      works.push_back(start(one));
+    }
+    for (auto& w : works) await(w);
+  }
+
   // allreduce(tensors, op): in place, each tensor reduced over the ranks ('sum', 'max', 'min', 'product').
   Napi::Value Allreduce(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -294,14 +305,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
       c10d::AllreduceOptions o;
       o.reduceOp = op == "max" ? c10d::ReduceOp::MAX : op == "min" ? c10d::ReduceOp::MIN : op == "product" ? c10d::ReduceOp::PRODUCT : c10d::ReduceOp::SUM;
       o.timeout = timeout_;
-      // One collective per tensor: Gloo's allreduce takes a list only as copies on several devices.
-      std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      auto ts = tensors(info[0]);
-      for (auto& t : ts) {
-        std::vector<at::Tensor> one{t};
-        works.push_back(group_->allreduce(one, o));
-      }
-      for (auto& w : works) await(w);
+      eachTensor(info[0], [&](std::vector<at::Tensor>& one) { return group_->allreduce(one, o); });
       return env.Undefined();
     })
   }
@@ -314,13 +318,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
       c10d::BroadcastOptions o;
       o.rootRank = info[1].As<Napi::Number>().Int64Value();
       o.timeout = timeout_;
-      std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      auto ts = tensors(info[0]);
-      for (auto& t : ts) {
-        std::vector<at::Tensor> one{t};
-        works.push_back(group_->broadcast(one, o));
-      }
-      for (auto& w : works) await(w);
+      eachTensor(info[0], [&](std::vector<at::Tensor>& one) { return group_->broadcast(one, o); });
       return env.Undefined();
     })
   }

@@ -40,7 +40,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       return;
     }
     if (typeof epochs === 'string') throw new UsageError(`--epochs ${epochs} adds epochs to a run: give --resume RUN_DIR`);
-    const progressive = v.progressive === undefined ? null : progressiveSizes(str(v.progressive), given.has('size') ? num(v.size) : null, num(v['item-size']));
+    const progressive = v.progressive === undefined ? null : parseProgressive(str(v.progressive), given.has('size') ? num(v.size) : null, num(v['item-size']));
     const world = num(v.nproc) * num(v.nnodes);
     const distOnly = ['sync-bn', 'master-addr', 'master-port', 'node-rank', 'dist-timeout'].find((f) => given.has(f));
     if (world === 1 && distOnly) throw new UsageError(`--${distOnly} is for training on several processes: give --nproc N (N > 1) or --nnodes M`);
@@ -141,7 +141,7 @@ async function launchRanks(v: Values, given: ReadonlySet<string>, world: number,
 }
 
 /** Parses --progressive MIN:MAX; MAX is the validation size, so a --size given must equal it; both within the item size. */
-function progressiveSizes(text: string, size: number | null, itemSize: number): [number, number] {
+function parseProgressive(text: string, size: number | null, itemSize: number): [number, number] {
   const m = /^(\d+):(\d+)$/.exec(text);
   const [min, max] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
   if (!m || min < 16 || min > max) throw new UsageError(`--progressive takes MIN:MAX in pixels with 16 ≤ MIN ≤ MAX, e.g. 128:224; got '${text}'`);

@@ -4,6 +4,7 @@
 // every epoch (and every --save-every batches), the pictures and report.html. Ctrl-C (SIGINT) or
 // SIGTERM ends the current batch, saves, and exits 130/143; `--resume RUN_DIR` goes on from the
 // checkpoint, `--resume RUN_DIR --epochs +N` trains a finished run N epochs more.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -555,7 +556,7 @@ type SplitFiles = Record<'train' | 'valid', { readonly items: readonly { path: s
  */
 function checkSameEverywhere(learn: VisionLearner, dist: ProcessGroup, data: string, { train, valid }: SplitFiles): void {
   const names = (items: readonly { path: string }[]): string => items.map((it) => path.relative(data, it.path)).join('\n');
-  const mine = [fnv1a(learn.dls.vocab.join('\n')), train.items.length, valid.items.length, fnv1a(names(train.items)), fnv1a(names(valid.items)),
+  const mine = [fingerprint(learn.dls.vocab.join('\n')), train.items.length, valid.items.length, fingerprint(names(train.items)), fingerprint(names(valid.items)),
     learn.model.parameters().reduce((n, p) => n + p.numel(), 0)];
   const local = tensor(mine, { dtype: 'float64' });
   const all = dist.allgather(local);
@@ -570,12 +571,8 @@ function checkSameEverywhere(learn: VisionLearner, dist: ProcessGroup, data: str
   throw new UsageError(`rank ${other} read other data or built another model than rank 0 (${what}): every machine needs the same data folder and options`);
 }
 
-/** FNV-1a, 32 bits: a fingerprint of a text that a float64 holds exactly. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
+/** The first 32 bits of a text's SHA-1: a fingerprint that a float64 holds exactly. */
+const fingerprint = (text: string): number => createHash('sha1').update(text).digest().readUInt32BE(0);
 
 /** On ranks other than 0 (which save with SaveCheckpoint): ends the fit after the batch at which a stop was asked. */
 class StopAfterBatch implements Callback {

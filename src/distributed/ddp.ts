@@ -65,6 +65,9 @@ export function bucketed(tensors: readonly Tensor[], capBytes: number, op: (flat
   }
 }
 
+// The model's float buffers (batch-norm running statistics; num_batches_tracked, int64, stays each rank's count, equal on all).
+const floatBuffers = (learn: Learner): Tensor[] => learn.model.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
+
 /** PyTorch's DistributedDataParallel as a callback: add it to a learner on every rank (see the file's head). */
 export class DistributedDataParallel implements Callback {
   /** After the recorder (whose validation sums it completes), before the divergence check and the trackers that read them. */
@@ -85,9 +88,7 @@ export class DistributedDataParallel implements Callback {
 
   /** Makes every rank start from rank 0's weights and buffers, as DDP's constructor does. */
   beforeFit(learn: Learner): void {
-    const params = learn.model.parameters();
-    const buffers = learn.model.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
-    bucketed([...params, ...buffers], this.capBytes, (flat) => this.group.broadcast([flat], 0));
+    bucketed([...learn.model.parameters(), ...floatBuffers(learn)], this.capBytes, (flat) => this.group.broadcast([flat], 0));
   }
 
   beforeBatch(learn: Learner): void {
@@ -99,7 +100,7 @@ export class DistributedDataParallel implements Callback {
 
   #syncBuffers(learn: Learner): void {
     if (this.o.broadcastBuffers === false) return;
-    const buffers = learn.model.namedBuffers().map(([, b]) => b).filter((b) => b.dtype === 'float32');
+    const buffers = floatBuffers(learn);
     if (buffers.length) bucketed(buffers, this.capBytes, (flat) => this.group.broadcast([flat], 0));
   }
 

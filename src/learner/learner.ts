@@ -158,15 +158,15 @@ export class Learner {
     return this.opt;
   }
 
-  /** Freezes the groups before `n` (negative counts from the end); norm layers stay trainable if trainBn. */
-  freezeTo(n: number): void {
+  /** Freezes the groups before `n` (negative counts from the end); norm layers stay trainable if `trainBn` (default the learner's option). */
+  freezeTo(n: number, trainBn = this.options.trainBn): void {
     const groups = this.splitter(this.model);
     const from = n < 0 ? groups.length + n : n;
     this.frozenGroups = from;
     groups.forEach((modules, i) => {
       for (const root of modules) {
         for (const m of root.modules()) {
-          const train = i >= from || (this.options.trainBn && isNorm(m));
+          const train = i >= from || (trainBn && isNorm(m));
           for (const [name, p] of m.namedParameters()) if (!name.includes('.')) p.requiresGrad_(train);
         }
       }
@@ -298,14 +298,8 @@ export class Learner {
     for (let i = resume?.fit ?? 0; i < plan.length; i++) {
       const p = plan[i];
       this.planFit = i;
-      const trainBn = this.options.trainBn;
-      if (p.frozen && p.freezeBn) this.options.trainBn = false;
-      try {
-        if (p.frozen) this.freeze();
-        else this.unfreeze();
-      } finally {
-        this.options.trainBn = trainBn;
-      }
+      if (p.frozen) this.freezeTo(-1, this.options.trainBn && !p.freezeBn);
+      else this.unfreeze();
       const cbs = p.frozen && p.freezeBn ? [new BnFreeze()] : [];
       rows.push(...await this.fitOneCycle(p.nEpoch, p.lrMax, p.oneCycle, { start: i === resume?.fit ? resume.start : undefined, cbs }));
       if (this.stopTraining) break;

@@ -1,0 +1,19 @@
+// What the fine-tune and study benchmarks share: running a command to its end, and the seeded
+// random torchvision weights both sides of a comparison start from.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+/** The Python that writes reference weights and runs the PyTorch side ($VISIONTUNE_PYTHON, else Debian's). */
+export const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
+
+/** Runs `cmd args` offline and returns its stdout; throws naming the command and its last stderr line when it fails. */
+export function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
+  if (r.error || r.status !== 0) throw new Error(`${path.basename(cmd)} ${args[0]} failed: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
+  return r.stdout;
+}
+
+/** Writes torchvision's `arch` with seed-0 random weights to `file` (a state dict, .pth). */
+export function writeSeededWeights(arch: string, file: string): void {
+  run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${arch}().state_dict(), ${JSON.stringify(file)})`]);
+}
