@@ -41,6 +41,15 @@ function cxx11Abi(t) {
   return fs.existsSync(c10) && fs.readFileSync(c10).includes('__cxx11') ? '1' : '0';
 }
 
+// libtorch's version, from its torch/version.h: [major, minor].
+function torchVersion(t) {
+  // Debian keeps it with the C++ API's headers, a pip torch's include/ beside ATen.
+  const header = t.includes.map((d) => path.join(d, 'torch/version.h')).find((f) => fs.existsSync(f));
+  const text = header ? fs.readFileSync(header, 'utf8') : '';
+  const num = (what) => Number((new RegExp(`TORCH_VERSION_${what}\\s+(\\d+)`).exec(text) || [])[1] || 0);
+  return [num('MAJOR'), num('MINOR')];
+}
+
 const torch = process.env.LIBTORCH ? userTorch(process.env.LIBTORCH) : systemTorch();
 if (!torch) {
   console.error('visiontune: no libtorch found. Install libtorch-dev (Debian/Ubuntu) or set LIBTORCH to a libtorch folder.');
@@ -51,11 +60,14 @@ const cuda = has('torch_cuda');
 // c10d with Gloo: its headers come with libtorch, Gloo's own with the libtorch folder or Debian's libgloo-dev.
 const c10d = fs.existsSync(path.join(torch.includes[0], 'torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')) &&
   [torch.includes[0], '/usr/include'].some((d) => fs.existsSync(path.join(d, 'gloo/context.h')));
+const [major, minor] = torchVersion(torch);
+// ATen's headers ask for C++20 from libtorch 2.12 on; C++17 before.
+const std = major > 2 || (major === 2 && minor >= 12) ? 'c++20' : 'c++17';
 const what = process.argv[2];
 if (what === '--include') {
   console.log(torch.includes.join(' '));
 } else if (what === '--cflags') {
-  console.log(`-D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(torch)}${cuda ? ' -DVT_WITH_CUDA=1' : ''}${c10d ? ' -DVT_WITH_C10D=1' : ''}`);
+  console.log(`-std=${std} -D_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(torch)}${cuda ? ' -DVT_WITH_CUDA=1' : ''}${c10d ? ' -DVT_WITH_C10D=1' : ''}`);
 } else if (what === '--libs') {
   const libs = [`-L${torch.libDir}`];
   if (torch.rpath) libs.push(`-Wl,-rpath,${torch.libDir}`);
@@ -66,7 +78,7 @@ if (what === '--include') {
   libs.push('-ltorch', '-ltorch_cpu', '-lc10', '-Wl,--as-needed');
   console.log(libs.join(' '));
 } else if (what === '--describe') {
-  console.log(JSON.stringify({ ...torch, cuda, c10d, abi: cxx11Abi(torch) }));
+  console.log(JSON.stringify({ ...torch, version: `${major}.${minor}`, cuda, c10d, abi: cxx11Abi(torch) }));
 } else {
   console.error('usage: torch-config.cjs --include|--cflags|--libs|--describe');
   process.exit(2);
