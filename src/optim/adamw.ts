@@ -3,6 +3,7 @@
 // p ← p·(1 − lr·wd)) before the moments; Adam adds the L2 penalty wd·p to the gradient.
 import type { Tensor } from '../torch/index.js';
 import { zerosLike } from '../torch/index.js';
+import * as foreach_ from '../torch/foreach.js';
 import { Optimizer, OptimError, checkNonNegative, withDefaults, type ParamGroup, type ParamState, type Params } from './optimizer.js';
 
 export interface AdamOptions {
@@ -11,6 +12,12 @@ export interface AdamOptions {
   betas: [number, number];
   /** Added to the denominator's square root. */
   eps: number;
+  /**
+   * Updates each group's parameters with torch._foreach_* ops (torch.optim's foreach=True): a few
+   * calls per group instead of several per parameter, the same arithmetic. null (the default, as
+   * torch's) takes it when every parameter is on CUDA.
+   */
+  foreach: boolean | null;
   /** Decoupled (AdamW) or L2 (Adam). */
   weightDecay: number;
   /** Divide by the running maximum of the second moment (AMSGrad). */
@@ -21,7 +28,7 @@ export type AdamWOptions = AdamOptions;
 
 /** torch.optim.Adam's defaults. */
 export const ADAM_DEFAULTS: Readonly<AdamOptions> = Object.freeze({
-  lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false,
+  lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, foreach: null,
 });
 /** torch.optim.AdamW's defaults: Adam's with weight decay 0.01. */
 export const ADAMW_DEFAULTS: Readonly<AdamOptions> = Object.freeze({ ...ADAM_DEFAULTS, weightDecay: 1e-2 });
@@ -69,6 +76,41 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       second = max;
     }
     p.addcdiv_(expAvg, second.sqrt().div_(biasCorrection2Sqrt).add_(g.eps), -stepSize);
+  }
+
+  // The same update for a whole group in torch._foreach_* calls, one call per list of parameters
+  // at the same step count (a group's parameters differ in it only after some sat frozen).
+  protected override updateGroup(items: { p: Tensor; grad: Tensor; state: ParamState }[], g: ParamGroup<AdamOptions>, probe: boolean): boolean {
+    const foreach = g.foreach ?? items.every(({ p }) => p.device.startsWith('cuda'));
+    if (probe) return foreach && !g.amsgrad && !g.maximize && (this.decoupled || g.weightDecay === 0);
+    const [beta1, beta2] = g.betas;
+    const byStep = new Map<number, typeof items>();
+    for (const it of items) {
+      const s = it.state;
+      if (s.exp_avg === undefined) {
+        s.step = 0;
+        s.exp_avg = this.own(zerosLike(it.p));
+        s.exp_avg_sq = this.own(zerosLike(it.p));
+      }
+      const step = (s.step = (s.step as number) + 1);
+      byStep.set(step, [...(byStep.get(step) ?? []), it]);
+    }
+    for (const [step, list] of byStep) {
+      const params = list.map((it) => it.p);
+      const grads = list.map((it) => it.grad);
+      const expAvgs = list.map((it) => it.state.exp_avg as Tensor);
+      const expAvgSqs = list.map((it) => it.state.exp_avg_sq as Tensor);
+      if (g.weightDecay !== 0) foreach_.mul_(params, 1 - g.lr * g.weightDecay);
+      foreach_.mul_(expAvgs, beta1);
+      foreach_.add_(expAvgs, grads, 1 - beta1);
+      foreach_.mul_(expAvgSqs, beta2);
+      foreach_.addcmul_(expAvgSqs, grads, grads, 1 - beta2);
+      const denom = foreach_.sqrt(expAvgSqs);
+      foreach_.div_(denom, Math.sqrt(1 - beta2 ** step));
+      foreach_.addScalar_(denom, g.eps);
+      foreach_.addcdiv_(params, expAvgs, denom, -g.lr / (1 - beta1 ** step));
+    }
+    return true;
   }
 }
 

@@ -88,6 +88,15 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }> {
   protected abstract update(p: Tensor, grad: Tensor, group: ParamGroup<H>, state: ParamState): void;
 
   /**
+   * Updates a group's parameters that have a gradient at once (torch.optim's foreach
+   * implementations), when the optimizer has such an update: asked first with `probe` true, it
+   * returns whether it takes this group (false leaves the group to `update`, one parameter at a
+   * time); then it runs with `probe` false, returning true, under noGrad inside a scope that
+   * frees its temporaries.
+   */
+  protected updateGroup?(items: { p: Tensor; grad: Tensor; state: ParamState }[], group: ParamGroup<H>, probe: boolean): boolean;
+
+  /**
    * Applies one update to every parameter that has a gradient (those without are left as they
    * are); returns the closure's result. The closure, if any, runs first with autograd on (as in
    * torch, to recompute the loss); the update itself records no graph and leaves no temporaries.
@@ -96,6 +105,17 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }> {
     const loss = closure ? enableGrad(closure) : undefined;
     noGrad(() => {
       for (const group of this.paramGroups) {
+        const updateGroup = this.updateGroup?.bind(this);
+        const updated = updateGroup && tidy(() => {
+          // Inside the scope: each read of p.grad makes a wrapper that the scope frees.
+          const items = group.params.map((p) => ({ p, grad: p.grad })).filter((it): it is { p: Tensor; grad: Tensor } => it.grad !== null).map((it) => {
+            let s = this.state.get(it.p);
+            if (!s) this.state.set(it.p, (s = {}));
+            return { ...it, state: s };
+          });
+          return items.length > 0 && updateGroup(items, group, true) && updateGroup(items, group, false);
+        });
+        if (updated) continue;
         for (const p of group.params) {
           tidy(() => {
             const grad = p.grad;

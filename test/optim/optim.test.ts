@@ -69,6 +69,18 @@ const CASES: Case[] = [
     change: { lr: 0.001 },
   },
   {
+    // One group whose parameters reach different step counts (the second sits out step 1): one foreach call per count.
+    name: 'AdamW foreach, parameters at different step counts', py: 'torch.optim.AdamW(allp, lr=0.01, weight_decay=0.1, foreach=True)',
+    make: (g) => new AdamW(all(g), { lr: 0.01, weightDecay: 0.1, foreach: true }), change: { lr: 0.003, betas: [0.85, 0.99] },
+  },
+  {
+    name: 'AdamW foreach with two parameter groups',
+    py: `torch.optim.AdamW([{'params': groups[0]}, {'params': groups[1], 'lr': 0.02, 'betas': (0.5, 0.9), 'weight_decay': 0}],
+        lr=0.005, weight_decay=0.2, foreach=True)`,
+    make: (g) => new AdamW([{ params: g[0] }, { params: g[1], lr: 0.02, betas: [0.5, 0.9], weightDecay: 0 }], { lr: 0.005, weightDecay: 0.2, foreach: true }),
+    change: { lr: 0.001 },
+  },
+  {
     name: 'SGD with two parameter groups',
     py: `torch.optim.SGD([{'params': groups[0], 'weight_decay': 0.05}, {'params': groups[1], 'lr': 0.5, 'momentum': 0}],
         lr=0.1, momentum=0.9)`,
@@ -340,6 +352,7 @@ test('steps free their temporaries and dispose frees the state: live tensor coun
   const params = [randn([16, 16]).requiresGrad_(), randn([16]).requiresGrad_()];
   const makers = [
     () => new AdamW(params, { amsgrad: true }),
+    () => new AdamW(params, { foreach: true, weightDecay: 0.1 }),
     () => new Adam([{ params: [params[0]], weightDecay: 0.1 }, { params: [params[1]], maximize: true }]),
     () => new SGD(params, { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 0.1 }),
     () => new SGD(params, { lr: 0.01, maximize: true }),
