@@ -4,7 +4,9 @@
 # warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
 # head; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
 # with AdamW. Prints JSON: seconds of the first frozen and first unfrozen epoch, of every epoch and in all (with
-# presizing), and the last epoch's validation error. bench/finetune.ts and bench/study.ts run it.
+# presizing), and the last epoch's validation error. bench/finetune.ts, bench/study.ts and bench/gpu.ts run it.
+# Optional settings: device ('cuda': batches go through pinned memory with non-blocking copies and
+# are augmented there), amp ('bf16' or 'fp16' autocast; fp16 with torch.amp.GradScaler), channels_last.
 import json, math, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F, torchvision
 from PIL import Image, ImageOps
@@ -12,6 +14,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test', 'helper
 from fastai_recipe import Recipe, ConcatPool
 
 c = json.loads(sys.argv[1])
+dev = torch.device(c.get('device', 'cpu'))
+amp = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(c.get('amp'))
+fmt = torch.channels_last if c.get('channels_last') else torch.contiguous_format
 torch.set_num_threads(c['threads'])
 torch.manual_seed(c['seed'])
 classes = sorted(d for d in os.listdir(c['data']) if not d.startswith('.'))
@@ -33,9 +38,11 @@ start = time.perf_counter()
 X = torch.stack([presize(p) for p, _ in train]); Y = torch.tensor([y for _, y in train])
 VX = torch.stack([presize(p) for p, _ in valid]); VY = torch.tensor([y for _, y in valid])
 presize_s = time.perf_counter() - start
-mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
 
 def batch(x, train):
+    if dev.type == 'cuda':
+        x = x.pin_memory().to(dev, non_blocking=True)
     x = x.float()
     n, size = x.shape[0], c['size']
     if train:
@@ -55,16 +62,18 @@ def batch(x, train):
         rot[:, 0, 0] = torch.cos(ang) * zoom * flip; rot[:, 0, 1] = -torch.sin(ang) * zoom
         rot[:, 1, 0] = torch.sin(ang) * zoom * flip; rot[:, 1, 1] = torch.cos(ang) * zoom; rot[:, 2, 2] = 1
         m = m @ warp @ rot
+        m = m.to(dev)
         grid = F.affine_grid(m[:, :2], [n, 3, size, size], align_corners=True)
-        u = torch.linspace(-1, 1, size).view(1, 1, size); v = torch.linspace(-1, 1, size).view(1, size, 1)
+        u = torch.linspace(-1, 1, size, device=dev).view(1, 1, size); v = torch.linspace(-1, 1, size, device=dev).view(1, size, 1)
         z = m[:, 2, 0].view(n, 1, 1) * u + m[:, 2, 1].view(n, 1, 1) * v + m[:, 2, 2].view(n, 1, 1)
         x = F.grid_sample(x, grid / z.unsqueeze(3), mode='bilinear', padding_mode='reflection', align_corners=True)
         b = torch.logit(torch.empty(n).uniform_(0.4, 0.6)) * on(0.75)
         k = torch.exp(torch.empty(n).uniform_(math.log(0.8), -math.log(0.8)) * on(0.75))
+        b, k = b.to(dev), k.to(dev)
         x = torch.sigmoid((torch.logit(x.clamp(1e-7 * 255, 255 - 1e-7 * 255) / 255) + b.view(n, 1, 1, 1)) * k.view(n, 1, 1, 1))
     else:
         x = F.interpolate(x / 255, size=(size, size), mode='bilinear', align_corners=False)
-    return (x - mean) / std
+    return ((x - mean) / std).contiguous(memory_format=fmt)
 
 tv = getattr(torchvision.models, c['arch'])()
 tv.load_state_dict(torch.load(c['weights']))
@@ -72,8 +81,27 @@ body = tv.features
 nf = body[-1][0].out_channels
 head = nn.Sequential(ConcatPool(), nn.Flatten(), nn.BatchNorm1d(2 * nf), nn.Dropout(0.25), nn.Linear(2 * nf, 512, bias=False),
                      nn.ReLU(), nn.BatchNorm1d(512), nn.Dropout(0.5), nn.Linear(512, len(classes), bias=False))
-model = nn.Sequential(body, head)
+model = nn.Sequential(body, head).to(dev, memory_format=fmt)
 recipe = Recipe([[body], [head]])
+scaler = torch.amp.GradScaler('cuda') if amp == torch.float16 else None
+
+def forward(x):
+    if amp is None:
+        return model(x)
+    with torch.autocast(dev.type, dtype=amp):
+        return model(x).float()
+
+def train_step(x, y):
+    # The loss read every batch, as fastai's progress bar and visiontune's recorder read it.
+    loss = F.cross_entropy(forward(x), y)
+    loss.item()
+    if scaler is None:
+        recipe.step(loss)
+        return
+    scaler.scale(loss).backward()
+    scaler.step(recipe.opt)
+    scaler.update()
+    recipe.opt.zero_grad(set_to_none=True)
 
 bs = c['bs']
 seconds = []
@@ -87,15 +115,18 @@ def fit_one_cycle(n_epochs, peaks, pct, div):
         for i in range(nb):
             recipe.schedule(peaks, pct, div, (e * nb + i) / (n_epochs * nb))
             idx = order[i * bs:(i + 1) * bs]
-            recipe.step(F.cross_entropy(model(batch(X[idx], True)), Y[idx]))
+            train_step(batch(X[idx], True), Y[idx].to(dev))
         model.eval()
         wrong = 0
         with torch.no_grad():
             for i in range(0, len(VY), bs):
-                out = model(batch(VX[i:i + bs], False))
-                F.cross_entropy(out, VY[i:i + bs]).item()
-                wrong += (out.argmax(1) != VY[i:i + bs]).sum().item()
+                out = forward(batch(VX[i:i + bs], False))
+                vy = VY[i:i + bs].to(dev)
+                F.cross_entropy(out, vy).item()
+                wrong += (out.argmax(1) != vy).sum().item()
         errors.append(wrong / max(1, len(VY)))
+        if dev.type == 'cuda':
+            torch.cuda.synchronize()
         seconds.append(time.perf_counter() - t)
 
 freeze_epochs, epochs = c.get('freeze_epochs', 1), c.get('epochs', 1)
@@ -105,4 +136,5 @@ if freeze_epochs:
 base /= 2
 recipe.freeze_to(0); fit_one_cycle(epochs, [base / 100, base], 0.3, 5)
 print(json.dumps({'presize_s': presize_s, 'frozen_s': seconds[0], 'unfrozen_s': seconds[freeze_epochs], 'epochs_s': seconds,
-                  'total_s': time.perf_counter() - start, 'error': errors[-1], 'torch': torch.__version__}))
+                  'total_s': time.perf_counter() - start, 'error': errors[-1], 'torch': torch.__version__,
+                  'device': torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}))

@@ -19,7 +19,7 @@ export { buildReport, reportHtml, diagnosisSentences, type RunResults } from './
 export { newRunDir, RUN_FILES } from './run/folder.js';
 export { renderSvg, curvesSpec, lrFindSpec, confusionSpec, perClassSpec } from './run/charts.js';
 export {
-  CancelBatchException, CancelTrainException, CancelValidateException, CancelEpochException, CancelFitException,
+  CancelStepException, CancelBatchException, CancelTrainException, CancelValidateException, CancelEpochException, CancelFitException,
   type Callback, type EpochRow, type BatchInfo,
 } from './learner/events.js';
 export { Recorder, formatTime, rowsCsv } from './learner/recorder.js';

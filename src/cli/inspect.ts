@@ -1,4 +1,6 @@
 // `visiontune lr-find <data>` and `visiontune interpret <model> <data>`.
+import { cliDevice } from './device.js';
+import { DEFAULT_DEVICE } from '../learner/defaults.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { newRunDir, hasContent } from '../run/folder.js';
@@ -19,7 +21,7 @@ import { printInterpretation } from './report.js';
 import { DEFAULT_VALID_PCT, DEFAULT_SEED } from '../data/defaults.js';
 import type { TrainArgs } from './train.js';
 
-export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads' | 'out'>;
+export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads' | 'out' | 'device'>;
 
 /** Runs lr_find; prints the suggestions; writes lr_find.csv and lr_find.png into `out` (default a new runs/lr_find, runs/lr_find2…). */
 export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
@@ -28,7 +30,7 @@ export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
     await assertOutputDir(a.out, a.data);
     if (hasContent(a.out)) throw new UsageError(`--out ${a.out} already holds files: give a new or empty folder for the pictures and the report`);
   }
-  const { learn } = await prepare({ ...a, precision: 'fp32' }, out, [], onDownload);
+  const { learn } = await prepare({ ...a, precision: 'fp32', device: cliDevice(a.device ?? DEFAULT_DEVICE, out) }, out, [], onDownload);
   const r = await lrFind(learn);
   const dir = a.out ?? await newRunDir('lr_find');
   await makeOutputDir(dir);

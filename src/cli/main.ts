@@ -7,6 +7,7 @@ import { command, helpText, parseCommand, type Parsed } from './spec.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_MASTER_PORT } from '../distributed/defaults.js';
 import { batchSplitError } from './errors.js';
+import type { PrecisionChoice } from '../learner/precision.js';
 
 type Out = (s: string) => void;
 type Values = Parsed['values'];
@@ -21,11 +22,11 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const { trainCommand, resumeCommand } = await import('./train.js');
     const epochs = v.epochs as number | string;
     if (v.resume !== undefined) {
-      const allowed = new Set(['resume', 'epochs', 'threads', 'save-every', 'json', 'nproc', 'dist-timeout']);
+      const allowed = new Set(['resume', 'epochs', 'threads', 'device', 'save-every', 'json', 'nproc', 'dist-timeout']);
       const other = [...given].filter((f) => !allowed.has(f));
       if (other.length) {
-        throw new UsageError(`--resume goes on with the run's own settings: --${other[0]} cannot change; only --epochs +N, --threads, --save-every, --json, ` +
-          '--nproc and --dist-timeout can be given');
+        throw new UsageError(`--resume goes on with the run's own settings: --${other[0]} cannot change; only --epochs +N, --threads, --device, --save-every, ` +
+          '--json, --nproc and --dist-timeout can be given');
       }
       if (given.has('epochs') && typeof epochs !== 'string') throw new UsageError(`with --resume, --epochs takes +N (epochs more than the run had), got '${epochs}'`);
       // The batch is the step's over all processes, so a run goes on the same with any --nproc that splits it.
@@ -35,6 +36,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
       }
       await resumeCommand({
         resume: str(v.resume), more: typeof epochs === 'string' ? Number(epochs.slice(1)) : undefined, threads: v.threads as number | undefined,
+        device: given.has('device') ? str(v.device) : undefined,
         saveEvery: num(v['save-every']), json: v.json as string | undefined, distTimeout: num(v['dist-timeout']),
       }, out);
       return;
@@ -50,7 +52,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     }
     await withDownloadProgress((onProgress) => trainCommand({
       data: positionals[0], arch: str(v.arch), weights: str(v.weights), lr: v.lr as number | 'auto', json: v.json as string | undefined,
-      precision: v.precision as 'fp32' | 'bf16' | 'auto', memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
+      precision: v.precision as PrecisionChoice, device: str(v.device), memoryFormat: v['memory-format'] as 'channels_last' | 'nchw', balance: v.balance as 'none' | 'weights' | 'sampler', dedupe: Boolean(v.dedupe),
       out: v.out as string | undefined, existOk: Boolean(v['exist-ok']), saveEvery: num(v['save-every']), labelCheck: num(v['label-check']),
       epochs, freezeEpochs: num(v['freeze-epochs']), size: progressive ? progressive[1] : num(v.size), earlyStop: num(v['early-stop']), ...dataArgs(v),
       frozenBn: Boolean(v['frozen-bn']), progressive: progressive ?? undefined,
@@ -60,7 +62,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
   'lr-find': async ({ values: v, positionals }, out) => {
     const { lrFindCommand } = await import('./inspect.js');
     await withDownloadProgress((onProgress) => lrFindCommand({
-      data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: v.out as string | undefined, size: num(v.size), ...dataArgs(v),
+      data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: v.out as string | undefined, size: num(v.size), device: str(v.device), ...dataArgs(v),
     }, out, onProgress));
   },
   check: async ({ values: v, positionals }, out) => {
@@ -88,7 +90,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
   serve: async ({ values: v, positionals }, out) => {
     const { serveCommand } = await import('./serve.js');
     await serveCommand({
-      model: positionals[0], host: str(v.host), port: num(v.port), threads: v.threads as number | undefined,
+      model: positionals[0], host: str(v.host), port: num(v.port), threads: v.threads as number | undefined, device: str(v.device),
       maxBatch: num(v['max-batch']), maxWaitMs: num(v['max-wait-ms']), maxQueue: num(v['max-queue']),
       maxBodyBytes: Math.round(num(v['max-body-mb']) * 1024 * 1024), maxPixels: Math.round(num(v['max-megapixels']) * 1e6),
       requestTimeoutMs: num(v['request-timeout-ms']),
@@ -103,7 +105,7 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
     const [model, ...files] = positionals;
     await withDownloadProgress((onProgress) => predictCommand({
       model, files, weights: v.weights as string | undefined, topK: num(v['top-k']), tta: num(v.tta), json: Boolean(v.json),
-      unknownBelow: v['unknown-below'] as number | undefined,
+      unknownBelow: v['unknown-below'] as number | undefined, device: str(v.device),
     }, out, onProgress));
   },
 };

@@ -12,6 +12,8 @@ import { expandImageArgs } from '../data/folders.js';
 import { passedOverLines } from '../data/summary.js';
 import { DataError, SKIP_HINTS, type Skipped } from '../data/errors.js';
 import { UsageError } from './errors.js';
+import { cliDevice } from './device.js';
+import { DEFAULT_DEVICE } from '../learner/defaults.js';
 
 export interface PredictArgs {
   model: string;
@@ -23,6 +25,8 @@ export interface PredictArgs {
   tta?: number;
   /** Answer unknown when the (calibrated) top probability is below this share. */
   unknownBelow?: number;
+  /** cpu, cuda, cuda:N or auto (see resolveDevice); absent: auto. */
+  device?: string;
 }
 
 /** The model file an argument names: the file itself, or the model.safetensors inside an output folder `train` wrote. */
@@ -50,18 +54,21 @@ export async function predictCommand(a: PredictArgs, out: (s: string) => void, p
   if (!Number.isInteger(a.topK) || a.topK < 1) throw new UsageError(`--top-k must be a positive integer, got ${a.topK}`);
   const tta = a.tta ?? 0;
   if (!Number.isInteger(tta) || tta < 0) throw new UsageError(`--tta must be a whole number of passes (0 for none), got ${a.tta}`);
+  // Said only with --json off: the JSON on stdout stays one document.
+  const device = cliDevice(a.device ?? DEFAULT_DEVICE, a.json ? () => undefined : out);
   const inputs = await expandImageArgs(a.files);
   let results: PredictResults;
   const file = modelFileOf(a.model);
   if (!ZOO.has(a.model) && (file.endsWith('.safetensors') || (existsSync(file) && statSync(file).isFile()))) {
     if (a.weights) throw new UsageError('--weights goes with a zoo architecture, not with an exported model file');
     const exported = loadModel(file);
+    exported.model.to({ device });
     results = await predictFiles(exported.model, exported.classes, inputs.files, exported.preprocess, a.topK,
       { tta, temperature: exported.meta.temperature, unknownBelow: a.unknownBelow });
   } else {
     const entry = zooEntry(a.model);
     const model = await loadPretrained(entry, a.weights ?? 'imagenet', { onProgress: progress });
-    model.to({ memoryFormat: 'channels_last' }); // faster CPU convolutions, as an exported model
+    model.to({ memoryFormat: 'channels_last', device }); // faster convolutions, as an exported model
     results = await predictFiles(model, IMAGENET_CLASSES, inputs.files, entry.weights.transforms, a.topK, { tta, unknownBelow: a.unknownBelow });
   }
   results.skipped.unshift(...inputs.skipped);

@@ -1,6 +1,6 @@
 // What train and lr-find share: the data loaded and presized, and the learner made for it.
 import type { Precision } from '../learner/precision.js';
-import { manualSeed, setNumThreads } from '../torch/index.js';
+import { manualSeed, setNumThreads, type Device } from '../torch/index.js';
 import { zooEntry } from '../models/registry.js';
 import { DataLoaders } from '../data/dataloaders.js';
 import { balancedClassWeights } from '../data/balance.js';
@@ -12,7 +12,7 @@ import type { TrainArgs } from './train.js';
 
 /** Loads the data and makes the learner, as train and lr-find share them. */
 export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads'> & Partial<Pick<TrainArgs, 'memoryFormat' | 'balance' | 'dedupe'>>
-  & { precision: Precision },
+  & { precision: Precision; device?: Device },
   log: (s: string) => void, callbacks: Callback[] = [], onDownload?: (bytes: number, total: number | null) => void,
   o: { weightsFromCheckpoint?: boolean } = {}): Promise<{ dls: DataLoaders; learn: VisionLearner; duplicates: DuplicateGroup[] | null }> {
   const entry = zooEntry(a.arch); // an unknown architecture fails before any data is read
@@ -20,7 +20,7 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   manualSeed(a.seed);
   const stats = { mean: entry.weights.transforms.mean, std: entry.weights.transforms.std };
   const dls = await DataLoaders.fromFolder(a.data, {
-    validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size: a.size, bs: a.bs, stats, log, balancedSampler: a.balance === 'sampler',
+    validPct: a.validPct, seed: a.seed, itemSize: a.itemSize, size: a.size, bs: a.bs, stats, log, balancedSampler: a.balance === 'sampler', device: a.device,
   });
   const duplicates = checkDuplicates(dls, Boolean(a.dedupe), log);
   let classWeights: number[] | undefined;
@@ -35,7 +35,7 @@ export async function prepare(a: Pick<TrainArgs, 'data' | 'arch' | 'weights' | '
   if (a.weights === 'none' && !o.weightsFromCheckpoint) log('Starting from random weights (--weights none).');
   // Size and normalisation come with the loaders: the learner takes them from there.
   const learn = await visionLearner(dls, a.arch, {
-    weights, bf16: a.precision === 'bf16', classWeights,
+    weights, bf16: a.precision === 'bf16', fp16: a.precision === 'fp16', device: a.device, classWeights,
     channelsLast: (a.memoryFormat ?? DEFAULT_MEMORY_FORMAT) === 'channels_last', callbacks, log, download: { onProgress: onDownload },
   });
   return { dls, learn, duplicates };

@@ -101,8 +101,13 @@ const F = {
     default: from('learner.DEFAULT_PATIENCE'), min: 0, max: learnerDefaults.MAX_EPOCHS,
   },
   precision: {
-    name: 'precision', kind: 'string', arg: 'P', help: 'fp32, bf16 autocast (fast only with bf16 instructions: avx512_bf16, AMX), or auto: bf16 where the CPU has them',
-    default: from('learner.DEFAULT_PRECISION'), choices: ['fp32', 'bf16', 'auto'],
+    name: 'precision', kind: 'string', arg: 'P',
+    help: 'fp32, bf16 autocast (on a CPU fast only with bf16 instructions: avx512_bf16, AMX), fp16 autocast with loss scaling (CUDA), or auto: bf16 on CUDA and where the CPU has them',
+    default: from('learner.DEFAULT_PRECISION'), choices: ['fp32', 'bf16', 'fp16', 'auto'],
+  },
+  device: {
+    name: 'device', kind: 'string', arg: 'D', help: 'cpu, cuda, cuda:N, or auto: CUDA when this libtorch has it and a GPU is visible',
+    default: from('learner.DEFAULT_DEVICE'),
   },
   memoryFormat: {
     name: 'memory-format', kind: 'string', arg: 'F', help: 'channels_last (faster CPU convolutions) or nchw',
@@ -203,13 +208,13 @@ export const COMMANDS: readonly Command[] = [
       'visiontune train --resume RUN_DIR goes on; --resume RUN_DIR --epochs +N trains a finished run N epochs more',
     ],
     flags: [F.arch, F.weights, F.epochs, F.freezeEpochs, F.lr, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.earlyStop, F.precision,
-      F.memoryFormat, F.frozenBn, F.progressive, F.balance, F.dedupe, F.labelCheck, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile,
+      F.memoryFormat, F.frozenBn, F.progressive, F.balance, F.dedupe, F.labelCheck, F.device, F.threads, F.out, F.existOk, F.resume, F.saveEvery, F.jsonFile,
       F.nproc, F.nnodes, F.nodeRank, F.masterAddr, F.masterPort, F.syncBn, F.distTimeout],
   },
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',
     summary: ["fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png in --out"],
-    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.threads, F.lrFindOut],
+    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.device, F.threads, F.lrFindOut],
   },
   {
     name: 'check', args: ['data'], argsError: 'check: give one data folder (class folders inside)',
@@ -246,7 +251,7 @@ export const COMMANDS: readonly Command[] = [
       'multipart file; ?top_k=N) answers {predictions: [{label, index, prob}]} as predict --json, GET /health, GET /model, a page',
       'at /; concurrent requests are batched; each limit is answered with a JSON error naming it',
     ],
-    flags: [F.host, F.port, F.maxBatch, F.maxWaitMs, F.maxQueue, F.maxBodyMb, F.maxMegapixels, F.requestTimeoutMs, F.threads],
+    flags: [F.host, F.port, F.maxBatch, F.maxWaitMs, F.maxQueue, F.maxBodyMb, F.maxMegapixels, F.requestTimeoutMs, F.device, F.threads],
   },
   {
     name: 'report', args: ['run'], argsError: 'report: give one run folder (as train writes it)',
@@ -262,7 +267,7 @@ export const COMMANDS: readonly Command[] = [
       'glob patterns; a file that cannot be used gets a "skipped" line with the reason, and the exit code is 1 only',
       'when nothing could be predicted (--json: {predictions, skipped})',
     ],
-    flags: [F.predictWeights, F.topK, F.tta, F.unknownBelow, F.jsonOut],
+    flags: [F.predictWeights, F.topK, F.tta, F.unknownBelow, F.device, F.jsonOut],
   },
 ];
 

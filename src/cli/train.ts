@@ -39,6 +39,8 @@ import { diagnosisSentences, writeRunOutputs, type RunResults } from '../run/rep
 import { writeLrFind } from '../run/pictures.js';
 import { VERSION } from '../version.js';
 import { UsageError, InterruptedError, batchSplitError } from './errors.js';
+import { cliDevice } from './device.js';
+import { DEFAULT_DEVICE } from '../learner/defaults.js';
 import { prepare } from './prepare.js';
 import { printInterpretation, printLabelSuspects } from './report.js';
 import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
@@ -65,6 +67,8 @@ export interface TrainArgs {
   earlyStop: number;
   /** fp32, bf16 autocast, or auto (bf16 where the CPU has bf16 instructions; see choosePrecision). */
   precision: PrecisionChoice;
+  /** cpu, cuda, cuda:N or auto (see resolveDevice); absent: auto. */
+  device?: string;
   memoryFormat: 'channels_last' | 'nchw';
   /** Leave out copies inside the training set and validation/test images copied in training. */
   dedupe?: boolean;
@@ -103,6 +107,8 @@ export interface ResumeArgs {
   /** Epochs to add to a finished run (--epochs +N); absent: finish an interrupted one. */
   more?: number;
   threads?: number;
+  /** Another device than the run's own (a run started on a GPU may go on on the CPU, and the other way). */
+  device?: string;
   saveEvery?: number;
   json?: string;
   quiet?: boolean;
@@ -117,7 +123,7 @@ export interface RunSettings {
   args: Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> & { out: string };
   /** The learning rate used (lr_find's valley with --lr auto) and the epochs added by --resume … --epochs +N. */
   plan: { baseLr: number | null; extend: number[] };
-  machine: { threads: number; cpus: number; cpu: string; platform: string; precision: string };
+  machine: { threads: number; cpus: number; cpu: string; platform: string; precision: string; device?: string };
   data?: unknown;
 }
 
@@ -192,7 +198,8 @@ export async function resumeCommand(a: ResumeArgs, out: Log, signals: Signals = 
   };
   if (finished && !a.more) refuse('the run is finished; give --epochs +N to train it N epochs more');
   if (!finished && a.more) refuse(`the run is not finished: resume it first (visiontune train --resume ${dir}), then add epochs with --epochs +N`);
-  const args: TrainArgs & { out: string } = { ...settings.args, out: dir, threads: a.threads ?? settings.args.threads, saveEvery: a.saveEvery, json: a.json, quiet: a.quiet };
+  const args: TrainArgs & { out: string } = { ...settings.args, out: dir, threads: a.threads ?? settings.args.threads,
+    device: a.device ?? settings.args.device, saveEvery: a.saveEvery, json: a.json, quiet: a.quiet };
   let unlock: (() => void) | null = null;
   let dist: ProcessGroup | null = null;
   try {
@@ -233,10 +240,15 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   let pendingMore = resumed?.more ?? 0;
   const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
   const callbacks: Callback[] = [...(writer ? [new ProgressBar()] : []), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
-  const { precision, reason } = choosePrecision(a.precision);
+  const device = cliDevice(a.device ?? DEFAULT_DEVICE, log);
+  if (dist && device !== 'cpu') throw new UsageError('--nproc trains on the CPU (Gloo); several GPUs (NCCL) are not built yet: give --device cpu or leave out --nproc');
+  settings.machine.device = device;
+  const cuda = device.startsWith('cuda');
+  if (a.precision === 'fp16' && !cuda) throw new UsageError('--precision fp16 needs a CUDA device (libtorch\'s CPU autocast has no float16): on the CPU use bf16 or auto');
+  const { precision, reason } = choosePrecision(a.precision, { cuda });
   settings.machine.precision = precision;
-  if (a.precision !== 'fp32') log(`Precision: ${precision === 'bf16' ? 'bf16 autocast' : 'fp32'} (${reason})`);
-  const { dls, learn, duplicates } = await prepare({ ...a, precision, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
+  if (a.precision !== 'fp32') log(`Precision: ${precision === 'fp32' ? 'fp32' : `${precision} autocast`} (${reason})`);
+  const { dls, learn, duplicates } = await prepare({ ...a, precision, device, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
     { weightsFromCheckpoint: Boolean(resumed) });
   const ddp = dist ? shardAndSync(learn, dist, Boolean(a.syncBn), a.data, dls) : null;
   const hasValidation = dls.valid.length > 0;

@@ -192,7 +192,12 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
     const u8 = tensor(buf, { shape: [n, 3, s, s] });
     let onDevice = u8;
     if (device !== undefined && device !== 'cpu') {
-      onDevice = u8.to(device);
+      // Through pinned memory, so the copy is queued on the GPU's stream and this thread goes on
+      // (PyTorch's DataLoader pin_memory=True with .to(device, non_blocking=True)); libtorch's
+      // pinned-memory allocator keeps the buffer until the copy has run.
+      const pinned = u8.pinMemory();
+      onDevice = pinned.to({ device, nonBlocking: true });
+      pinned.dispose();
       u8.dispose();
     }
     const x = toModelInput(onDevice, { size: this.size, stats: this.o.stats ?? IMAGENET_STATS }, params);

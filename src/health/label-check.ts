@@ -47,11 +47,13 @@ export function stratifiedFolds(labels: readonly number[], k: number, seed: numb
  */
 export async function bodyFeatures(body: Module, loader: AsyncIterable<ImageBatch>): Promise<Tensor> {
   const parts: Tensor[] = [];
+  const device = body.device;
   body.eval();
   try {
     for await (const { x, y } of loader) {
       try {
-        parts.push(noGrad(() => tidy(() => keep(F.adaptiveAvgPool2d(body.forward(x), 1).flatten(1).float()))));
+        // On the body's device; the features come back to the CPU, where the small linear fits run.
+        parts.push(noGrad(() => tidy(() => keep(F.adaptiveAvgPool2d(body.forward(x.to({ device })), 1).flatten(1).float().cpu()))));
       } finally {
         x.dispose();
         y.dispose();

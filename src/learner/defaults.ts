@@ -13,6 +13,8 @@ export const DEFAULT_EPOCHS = 4;
 export const DEFAULT_PATIENCE = 0;
 /** Training precision: float32; bf16 autocast pays off only on CPUs with bf16 instructions. */
 export const DEFAULT_PRECISION = 'fp32';
+/** Where models run: CUDA when this libtorch has it and a GPU is visible, else the CPU (see resolveDevice). */
+export const DEFAULT_DEVICE = 'auto';
 /** Weights and batches in channels_last: oneDNN's CPU convolutions need no layout conversion (see VisionLearnerOptions.channelsLast). */
 export const DEFAULT_MEMORY_FORMAT = 'channels_last';
 /** Classes `predict` lists per image. */

@@ -25,9 +25,10 @@ export type EpochRow = { epoch: number; train_loss: number; valid_loss: number; 
  *     afterEpoch
  *   afterFit
  *
- * A callback cancels part of the loop by throwing CancelBatch, CancelTrain, CancelValidate,
- * CancelEpoch or CancelFit: the rest of that part is skipped, `afterCancel<Part>` runs, and then
- * `after<Part>` runs as it would have. Callbacks run in ascending `order` (default 0), then in
+ * A callback cancels part of the loop by throwing CancelStep, CancelBatch, CancelTrain,
+ * CancelValidate, CancelEpoch or CancelFit: the rest of that part is skipped, `afterCancel<Part>`
+ * runs, and then `after<Part>` runs as it would have (a cancelled step's gradients are still
+ * cleared; a cancelled batch's are kept, as gradient accumulation needs). Callbacks run in ascending `order` (default 0), then in
  * the order they were added.
  */
 export interface Callback {
@@ -50,6 +51,7 @@ export interface Callback {
   afterValidate?(learn: Learner): void;
   afterEpoch?(learn: Learner, row: EpochRow): void;
   afterFit?(learn: Learner): void;
+  afterCancelStep?(learn: Learner): void;
   afterCancelBatch?(learn: Learner): void;
   afterCancelTrain?(learn: Learner): void;
   afterCancelValidate?(learn: Learner): void;
@@ -58,7 +60,7 @@ export interface Callback {
 }
 
 /** The parts of the loop a callback can cancel, by the name their events carry. */
-export type Part = 'Batch' | 'Train' | 'Validate' | 'Epoch' | 'Fit';
+export type Part = 'Step' | 'Batch' | 'Train' | 'Validate' | 'Epoch' | 'Fit';
 
 /** Thrown by a callback to skip the rest of a part of the loop (see Callback). */
 export class CancelException extends Error {
@@ -68,6 +70,8 @@ export class CancelException extends Error {
   }
 }
 
+/** Skips this optimizer step (a gradient scaler's after an overflow); afterStep still runs and the gradients are cleared. */
+export class CancelStepException extends CancelException { constructor(reason = '') { super('Step', reason); } }
 /** Skips the rest of this batch (its step, for instance); afterBatch still runs. */
 export class CancelBatchException extends CancelException { constructor(reason = '') { super('Batch', reason); } }
 /** Ends this epoch's training phase; validation still runs. */

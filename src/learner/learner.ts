@@ -3,7 +3,7 @@
 // validation and predictions. Everything else a fit does is a callback: the recorder and its
 // table, the schedules, gradient accumulation, mixed precision, channels_last, divergence.
 import { setImmediate } from 'node:timers/promises';
-import { F, autocast, noGrad, tidy, cat, keep, zeros, tensor, type Tensor, type DType } from '../torch/index.js';
+import { F, autocast, noGrad, tidy, cat, keep, zeros, tensor, type Tensor, type DType, type Device } from '../torch/index.js';
 import { Module, BatchNorm1d, BatchNorm2d, LayerNorm } from '../nn/index.js';
 import { AdamW } from '../optim/index.js';
 import { oneCycle, groupLrs, type LearningRate, type OneCycleOptions } from './schedule.js';
@@ -15,7 +15,8 @@ import { defaultSplitter, type FitStart, type PlannedFit, type Splitter, type Lo
 import { LEARNER_DEFAULTS } from './defaults.js';
 import { fineTunePlan } from './schedule.js';
 import { saveCheckpoint, readCheckpoint, resumeFrom, type CheckpointPosition } from './checkpoint.js';
-import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, BnFreeze, type Schedule } from './schedulers.js';
+import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, BnFreeze, ToDevice, type Schedule } from './schedulers.js';
+import { GradScaler } from './grad-scaler.js';
 
 export type { Callback, EpochRow, BatchInfo } from './events.js';
 export { formatTime } from './recorder.js';
@@ -52,6 +53,8 @@ export class Learner {
   opt: AdamW | null = null;
   /** The dtype forward and loss run in under autocast, or null for float32 (MixedPrecision sets it). */
   autocastDtype: DType | null = null;
+  /** Where the model trains (the device option). */
+  readonly device: Device;
 
   // The loop's state, under fastai's names, for callbacks to read and change.
   /** The batch's input [N, 3, H, W] and targets [N] (int64). */
@@ -81,14 +84,22 @@ export class Learner {
   #optGroupsOf: number[][] = [];
 
   constructor(readonly dls: DataLoadersLike, readonly model: Module, options: LearnerOptions = {}) {
+    if (options.bf16 && options.fp16) throw new TypeError('Learner: bf16 and fp16 are two kinds of mixed precision; choose one');
+    if (options.fp16 && !(options.device ?? 'cpu').startsWith('cuda')) {
+      throw new TypeError('Learner: fp16 autocast needs a CUDA device (libtorch\'s CPU autocast has no float16); on the CPU use bf16');
+    }
     this.options = { ...LEARNER_DEFAULTS, ...options };
+    this.device = options.device ?? 'cpu';
+    if (this.device !== 'cpu') model.to({ device: this.device });
     this.metrics = options.metrics ?? [errorRate];
     this.callbacks = [...(options.callbacks ?? [])];
     this.splitter = options.splitter ?? defaultSplitter;
     this.coreCallbacks = [
       this.recorder, new TerminateOnDivergence(),
       ...(this.options.gradAccum > 1 ? [new GradientAccumulation(this.options.gradAccum)] : []),
+      ...(this.device !== 'cpu' ? [new ToDevice()] : []),
       ...(options.bf16 ? [new MixedPrecision()] : []),
+      ...(options.fp16 ? [new MixedPrecision('float16'), new GradScaler()] : []),
       ...(options.channelsLast ? [new ChannelsLast()] : []),
     ];
     for (const cb of [...this.coreCallbacks, ...this.callbacks]) cb.afterCreate?.(this);
@@ -221,13 +232,15 @@ export class Learner {
 
   /** Returns the loss of logits [N, C] against targets [N]: cross-entropy with the learner's label smoothing. */
   lossFunc(pred: Tensor, y: Tensor, reduction: 'mean' | 'sum' | 'none' = 'mean'): Tensor {
-    const weight = this.options.classWeights ? tensor([...this.options.classWeights], { device: pred.device === 'cpu' ? undefined : pred.device as 'cuda' }) : undefined;
+    const weight = this.options.classWeights ? tensor([...this.options.classWeights], { device: pred.device as Device }) : undefined;
     return F.crossEntropy(pred, y, { labelSmoothing: this.options.labelSmoothing, reduction, weight });
   }
 
   /** The model's output for a batch, under autocast when a callback set autocastDtype (output in float32). */
   forward(batch: Tensor): Tensor {
-    return this.autocastDtype ? autocast(() => this.model.forward(batch), { dtype: this.autocastDtype }).float() : this.model.forward(batch);
+    if (!this.autocastDtype) return this.model.forward(batch);
+    const device = batch.device.startsWith('cuda') ? 'cuda' : 'cpu';
+    return autocast(() => this.model.forward(batch), { device, dtype: this.autocastDtype }).float();
   }
 
   /**
@@ -345,7 +358,7 @@ export class Learner {
   }
 
   // fastai's _with_events: before<part>, the part, after<part>; a cancel of this part skips to afterCancel<part>.
-  async #withEvents(part: Exclude<Part, 'Batch'>, fn: () => Promise<void>): Promise<void> {
+  async #withEvents(part: Exclude<Part, 'Batch' | 'Step'>, fn: () => Promise<void>): Promise<void> {
     try {
       this.#event(`before${part}`);
       await fn();
@@ -417,8 +430,13 @@ export class Learner {
       else noGrad(() => tidy(forward));
       this.pred = this.loss = this.lossGrad = null; // freed by tidy
       if (train) {
-        this.#event('beforeStep');
-        this.opt!.step();
+        try {
+          this.#event('beforeStep');
+          this.opt!.step();
+        } catch (e) {
+          if (!(e instanceof CancelException && e.part === 'Step')) throw e;
+          this.#event('afterCancelStep');
+        }
         this.#event('afterStep');
         this.opt!.zeroGrad(true);
       }

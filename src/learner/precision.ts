@@ -4,7 +4,7 @@
 // Rapids); without them libtorch runs bf16 through slow reference kernels.
 import { existsSync, readFileSync } from 'node:fs';
 
-export type Precision = 'fp32' | 'bf16';
+export type Precision = 'fp32' | 'bf16' | 'fp16';
 export type PrecisionChoice = Precision | 'auto';
 
 /** The CPU feature flags that make bf16 autocast fast. */
@@ -20,12 +20,17 @@ export function cpuFlags(): Set<string> {
 /**
  * Resolves --precision: 'auto' takes bf16 on CUDA or where the CPU has one of BF16_CPU_FLAGS,
  * fp32 elsewhere; an explicit choice stands. Returns the precision and the reason, in words, for
- * the run's log. `flags` defaults to this CPU's (tests pass their own).
+ * the run's log. `flags` defaults to this CPU's (tests pass their own). Throws a TypeError for
+ * fp16 without CUDA (libtorch's CPU autocast has no float16).
  */
 export function choosePrecision(requested: PrecisionChoice, o: { cuda?: boolean; flags?: ReadonlySet<string> } = {}): { precision: Precision; reason: string } {
   const flags = o.flags ?? cpuFlags();
   const has = BF16_CPU_FLAGS.filter((f) => flags.has(f));
   if (requested === 'fp32') return { precision: 'fp32', reason: 'as asked (--precision fp32)' };
+  if (requested === 'fp16') {
+    if (!o.cuda) throw new TypeError('--precision fp16 needs a CUDA device (libtorch\'s CPU autocast has no float16): on the CPU use bf16 or auto');
+    return { precision: 'fp16', reason: 'as asked (--precision fp16), with loss scaling' };
+  }
   if (requested === 'bf16') {
     return { precision: 'bf16', reason: o.cuda || has.length ? 'as asked (--precision bf16)'
       : 'as asked, though this CPU has no bf16 instructions (avx512_bf16, amx_bf16): libtorch runs it through slow reference kernels' };

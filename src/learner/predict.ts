@@ -113,8 +113,10 @@ export function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: Pred
   const n = o.tta ?? 0;
   const beta = o.beta ?? 0.25;
   model.eval();
+  const device = model.device;
   const probs = noGrad(() => tidy(() => {
     const temperature = o.temperature ?? 1;
+    if (crop.device !== device) crop = crop.to({ device });
     const plain = model.forward(toModelInput(crop, t)).div(temperature).softmax(1);
     if (n === 0) return plain;
     const copies = crop.expand(n, ...crop.shape.slice(1));

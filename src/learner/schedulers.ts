@@ -45,12 +45,14 @@ export class GradientAccumulation implements Callback {
 }
 
 /**
- * fastai's MixedPrecision for bfloat16: forward and loss under autocast (on CPU, fast only with
- * bf16 instructions: AMX, avx512_bf16), weights and gradients in float32. bfloat16 keeps
- * float32's exponent range, so no loss scaling is needed.
+ * fastai's MixedPrecision: forward and loss under autocast in `dtype`, weights and gradients in
+ * float32. bfloat16 (the default) keeps float32's exponent range and needs no loss scaling; on the
+ * CPU it is fast only with bf16 instructions (AMX, avx512_bf16). float16 (CUDA) needs a
+ * GradScaler beside it, which the learner adds.
  */
 export class MixedPrecision implements Callback {
-  afterCreate(learn: Learner): void { learn.autocastDtype = 'bfloat16'; }
+  constructor(readonly dtype: 'bfloat16' | 'float16' = 'bfloat16') {}
+  afterCreate(learn: Learner): void { learn.autocastDtype = this.dtype; }
 }
 
 /**
@@ -64,6 +66,19 @@ export class BnFreeze implements Callback {
     for (const m of learn.model.modules()) {
       if ((m instanceof BatchNorm1d || m instanceof BatchNorm2d) && !m.parameters().some((p) => p.requiresGrad)) m.eval();
     }
+  }
+}
+
+/**
+ * Moves each batch to the learner's device when its loader made it elsewhere (fastai's
+ * DataLoader.device); runs first, so every later callback sees the batch where the model is.
+ */
+export class ToDevice implements Callback {
+  readonly order = -100;
+  beforeBatch(learn: Learner): void {
+    const device = learn.device === 'cuda' ? 'cuda:0' : learn.device;
+    if (learn.xb && learn.xb.device !== device) learn.xb = learn.xb.to({ device: learn.device });
+    if (learn.yb && learn.yb.device !== device) learn.yb = learn.yb.to({ device: learn.device });
   }
 }
 

@@ -1,6 +1,6 @@
 // The learner's types: what it trains on (loaders of batches), how its model splits into layer
 // groups, and its options.
-import type { Tensor } from '../torch/index.js';
+import type { Tensor, Device } from '../torch/index.js';
 import type { OrderShard } from '../data/loader.js';
 import type { Module } from '../nn/index.js';
 import type { Metric } from './metrics.js';
@@ -60,6 +60,14 @@ export interface LearnerOptions {
   gradAccum?: number;
   /** bf16 autocast for forward and loss (CPU: needs bf16 instructions to pay off). */
   bf16?: boolean;
+  /** fp16 autocast for forward and loss with a GradScaler (CUDA only: libtorch's CPU autocast has no float16). */
+  fp16?: boolean;
+  /**
+   * Where the model trains: 'cpu' (default), 'cuda' or 'cuda:N' (see resolveDevice). The model
+   * moves there when the learner is made; a batch a loader makes elsewhere is moved there before
+   * the batch's events (fastai's dls.device).
+   */
+  device?: Device;
   /** Weights and batches in channels_last memory format (NHWC), often faster for convolutions. */
   channelsLast?: boolean;
   callbacks?: Callback[];

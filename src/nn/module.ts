@@ -106,6 +106,8 @@ export abstract class Module {
   parameters(): Tensor[] { return this.namedParameters().map(([, p]) => p); }
   namedBuffers(): [string, Tensor][] { return this.#collect((m) => m.#buffers); }
   buffers(): Tensor[] { return this.namedBuffers().map(([, b]) => b); }
+  /** The device of the first parameter (else buffer): where to send the module's input; 'cpu' for a module with neither. */
+  get device(): Device { return ((this.parameters()[0] ?? this.buffers()[0])?.device ?? 'cpu') as Device; }
 
   #collect(pick: (m: Module) => Map<string, Tensor | null>): [string, Tensor][] {
     const out: [string, Tensor][] = [];

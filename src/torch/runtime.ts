@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { native } from './native.js';
 import { asTorchError } from './errors.js';
+import type { Device } from './dtype.js';
 
 /** Sets libtorch's intra-op thread count (it defaults to 1 on some builds; we default to all cores). */
 export function setNumThreads(n: number): void {
@@ -30,6 +31,40 @@ export const cuda = {
   deviceCount: (): number => native.cudaDeviceCount(),
   synchronize: (device = 0): void => native.cudaSynchronize(device),
 };
+
+/** A device that cannot be had here: no CUDA in this libtorch, no GPU visible, or a GPU index past the last. */
+export class DeviceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceError';
+  }
+}
+
+/**
+ * Resolves a device request: 'auto' is 'cuda' where this libtorch has CUDA and a GPU is visible,
+ * else 'cpu'; 'cpu', 'cuda' and 'cuda:N' stand when they can be had. Returns the device and the
+ * reason in words (for a run's log). Throws DeviceError for a CUDA device this build or machine
+ * lacks, and for anything else that is not a device.
+ */
+export function resolveDevice(spec: string): { device: Device; reason: string } {
+  const count = native.cudaDeviceCount();
+  const build = native.version().cudaBuild;
+  if (spec === 'auto') {
+    return count > 0 ? { device: 'cuda', reason: `auto: ${count} CUDA GPU${count > 1 ? 's' : ''} visible` }
+      : { device: 'cpu', reason: build ? 'auto: this libtorch has CUDA, but no GPU is visible' : 'auto: this libtorch has no CUDA' };
+  }
+  if (spec === 'cpu') return { device: 'cpu', reason: 'as asked' };
+  const m = /^cuda(?::(\d+))?$/.exec(spec);
+  if (!m) throw new DeviceError(`${spec}: not a device; give cpu, cuda, cuda:N or auto`);
+  if (!build) {
+    throw new DeviceError(`${spec}: this libtorch (${native.version().torch}) has no CUDA; build visiontune against a CUDA libtorch ` +
+      '(LIBTORCH=<folder with include/ and lib/>, such as a CUDA PyTorch\'s torch folder) or use --device cpu');
+  }
+  if (count === 0) throw new DeviceError(`${spec}: this libtorch has CUDA, but no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)`);
+  const index = m[1] === undefined ? 0 : Number(m[1]);
+  if (index >= count) throw new DeviceError(`${spec}: there ${count === 1 ? 'is 1 GPU' : `are ${count} GPUs`} (cuda:0${count > 1 ? `…cuda:${count - 1}` : ''})`);
+  return { device: spec as Device, reason: 'as asked' };
+}
 
 /** libtorch's version and whether this build links CUDA. */
 export function libtorchVersion(): { torch: string; cudaBuild: boolean } { return native.version(); }

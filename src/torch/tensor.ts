@@ -140,12 +140,23 @@ export class Tensor implements Scoped {
   detach(): Tensor { return t('aten::detach', this.handle); }
 
   // ---- conversion ----
-  /** Returns a tensor with the given dtype and/or device (this tensor itself, uncopied, when nothing changes). */
-  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+  /**
+   * Returns a tensor with the given dtype and/or device (this tensor itself, uncopied, when nothing
+   * changes). `nonBlocking`: a copy from pinned memory to CUDA (or back) is queued on the current
+   * stream and returns at once, as torch's non_blocking=True.
+   */
+  to(target: DType | Device | { dtype?: DType; device?: Device; nonBlocking?: boolean }): Tensor {
     const spec = typeof target === 'string' ? (isDevice(target) ? { device: target } : { dtype: target as DType }) : target;
     return t('aten::to.dtype_layout', this.handle, spec.dtype === undefined ? null : dtypeCode(spec.dtype, 'to'), null,
-      spec.device ?? null);
+      spec.device ?? null, null, 'nonBlocking' in spec && spec.nonBlocking === true);
   }
+  /**
+   * Returns a copy in page-locked (pinned) host memory, from which copies to CUDA can run
+   * asynchronously (torch's pin_memory()). Needs a CUDA build of libtorch; throws a TorchError otherwise.
+   */
+  pinMemory(): Tensor { return t('aten::pin_memory', this.handle, null); }
+  /** Whether the tensor lives in pinned host memory (torch's is_pinned()). */
+  get isPinned(): boolean { return callOp('aten::is_pinned', [this.handle, null]) as boolean; }
   float(): Tensor { return this.to('float32'); }
   double(): Tensor { return this.to('float64'); }
   half(): Tensor { return this.to('float16'); }
