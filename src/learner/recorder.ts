@@ -145,8 +145,10 @@ export class GatherPreds implements Callback {
 
   afterLoss(learn: Learner): void {
     if (learn.training || !learn.pred || !learn.yb) return;
-    this.probs.push(keep(learn.pred.softmax(1)));
-    this.losses.push(keep(learn.lossFunc(learn.pred, learn.yb, 'none')));
-    this.targets.push(keep(learn.yb.clone()));
+    // On the CPU, as fastai's get_preds returns them (to_detach(cpu=True)): what reads them (the
+    // interpretation, calibration, label checks) mixes them with tensors of its own.
+    this.probs.push(keep(learn.pred.softmax(1).cpu()));
+    this.losses.push(keep(learn.lossFunc(learn.pred, learn.yb, 'none').cpu()));
+    this.targets.push(keep(learn.yb.clone().cpu()));
   }
 }
