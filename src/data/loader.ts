@@ -19,6 +19,8 @@ export { DEFAULT_BS, DEFAULT_SIZE } from './defaults.js';
 export interface ImageBatch {
   x: Tensor;
   y: Tensor;
+  /** The batch's items, as indices into the loader's `items`. */
+  items: number[];
 }
 
 export interface LoaderOptions {
@@ -96,6 +98,8 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
     return { itemSize, method, cropSize: itemSize, size: this.size, stats: this.o.stats ?? IMAGENET_STATS };
   }
   get shuffle(): boolean { return this.o.shuffle ?? this.train; }
+  /** Whether an item gives the same input every epoch: always when evaluating; training, without augmentation and with square items (no random crop). */
+  get deterministic(): boolean { return !this.train || (this.aug === null && this.set.items.every((it) => it.width === it.height)); }
   get dropLast(): boolean { return this.o.dropLast ?? this.train; }
 
   /** Number of batches in an epoch. */
@@ -203,6 +207,6 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
     const x = toModelInput(onDevice, { size: this.size, stats: this.o.stats ?? IMAGENET_STATS }, params);
     onDevice.dispose();
     const y = tensor(BigInt64Array.from(good, (i) => BigInt(this.set.items[i].label)), { shape: [n], device });
-    return { x, y };
+    return { x, y, items: good };
   }
 }

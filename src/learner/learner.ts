@@ -15,7 +15,8 @@ import { defaultSplitter, type FitStart, type PlannedFit, type Splitter, type Lo
 import { LEARNER_DEFAULTS } from './defaults.js';
 import { fineTunePlan } from './schedule.js';
 import { saveCheckpoint, readCheckpoint, resumeFrom, type CheckpointPosition } from './checkpoint.js';
-import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, BnFreeze, ToDevice, type Schedule } from './schedulers.js';
+import { ParamScheduler, GradientAccumulation, MixedPrecision, ChannelsLast, FrozenEval, ToDevice, type Schedule } from './schedulers.js';
+import { FeatureCache, hasBodyAndHead, type BodyHead } from './feature-cache.js';
 import { GradScaler } from './grad-scaler.js';
 
 export type { Callback, EpochRow, BatchInfo } from './events.js';
@@ -55,11 +56,16 @@ export class Learner {
   autocastDtype: DType | null = null;
   /** Where the model trains (the device option). */
   readonly device: Device;
+  /** Replaces model.forward for the batches of a fit while set (the feature cache sets it); null: the model's own. */
+  predictor: ((x: Tensor) => Tensor) | null = null;
 
   // The loop's state, under fastai's names, for callbacks to read and change.
   /** The batch's input [N, 3, H, W] and targets [N] (int64). */
   xb: Tensor | null = null;
   yb: Tensor | null = null;
+  /** The loader of the phase running (fastai's learn.dl), and the batch's item indices in it when it says (Batch.items). */
+  dl: Loader | null = null;
+  batchItems: readonly number[] | null = null;
   /** The model's output [N, C], the loss recorded, and the loss the backward pass starts from (a callback may scale it). */
   pred: Tensor | null = null;
   loss: Tensor | null = null;
@@ -238,9 +244,10 @@ export class Learner {
 
   /** The model's output for a batch, under autocast when a callback set autocastDtype (output in float32). */
   forward(batch: Tensor): Tensor {
-    if (!this.autocastDtype) return this.model.forward(batch);
+    const run = (): Tensor => (this.predictor ? this.predictor(batch) : this.model.forward(batch));
+    if (!this.autocastDtype) return run();
     const device = batch.device.startsWith('cuda') ? 'cuda' : 'cpu';
-    return autocast(() => this.model.forward(batch), { device, dtype: this.autocastDtype }).float();
+    return autocast(run, { device, dtype: this.autocastDtype }).float();
   }
 
   /**
@@ -313,7 +320,15 @@ export class Learner {
       this.planFit = i;
       if (p.frozen) this.freezeTo(-1, this.options.trainBn && !p.freezeBn);
       else this.unfreeze();
-      const cbs = p.frozen && p.freezeBn ? [new BnFreeze()] : [];
+      const cbs: Callback[] = [];
+      if (p.frozen && p.freezeBn) {
+        cbs.push(new FrozenEval());
+        const cache = p.cacheFeatures !== false && hasBodyAndHead(this.model) && this.dls.train.deterministic;
+        if (cache) {
+          cbs.push(new FeatureCache(this.model as Module & BodyHead));
+          this.log('Frozen epochs: the body runs once per image and its features are kept (inputs without augmentation)');
+        }
+      }
       rows.push(...await this.fitOneCycle(p.nEpoch, p.lrMax, p.oneCycle, { start: i === resume?.fit ? resume.start : undefined, cbs }));
       if (this.stopTraining) break;
     }
@@ -388,7 +403,9 @@ export class Learner {
       await this.#withEvents(train ? 'Train' : 'Validate', async () => {
         this.nIter = loader.length;
         this.iter = from;
-        for await (const { x, y } of loader) {
+        this.dl = loader;
+        for await (const { x, y, items } of loader) {
+          this.batchItems = items ?? null;
           try {
             this.#oneBatch(x, y, train);
           } finally {
@@ -403,6 +420,8 @@ export class Learner {
       });
     } finally {
       this.training = false;
+      this.dl = null;
+      this.batchItems = null;
       if (!train) this.model.train();
     }
   }

@@ -63,7 +63,7 @@ export function fineTunePlan(epochs: number, o: FineTuneOptions = {}, extend: re
   const lr = baseLr / 2;
   const unfrozen = (nEpoch: number): PlannedFit => ({ frozen: false, nEpoch, lrMax: { slice: [lr / lrMult, lr] }, oneCycle: { pctStart, div } });
   return [
-    ...(freezeEpochs > 0 ? [{ frozen: true, freezeBn: Boolean(o.freezeBn), nEpoch: freezeEpochs, lrMax: { slice: [baseLr] as [number] }, oneCycle: { pctStart: 0.99 } }] : []),
+    ...(freezeEpochs > 0 ? [{ frozen: true, freezeBn: Boolean(o.freezeBn), cacheFeatures: o.cacheFeatures, nEpoch: freezeEpochs, lrMax: { slice: [baseLr] as [number] }, oneCycle: { pctStart: 0.99 } }] : []),
     unfrozen(epochs), ...extend.map(unfrozen),
   ];
 }

@@ -82,6 +82,21 @@ export class ToDevice implements Callback {
   }
 }
 
+/**
+ * Keras's fine-tuning advice in full (base_model(x, training=False)): before each training phase,
+ * every module of the frozen layer groups (those with no trainable parameter) goes to eval mode —
+ * batch norm keeps its statistics, dropout and stochastic depth stop — so a frozen body computes
+ * the same function every epoch. What --frozen-bn does in the frozen fits.
+ */
+export class FrozenEval implements Callback {
+  beforeTrain(learn: Learner): void {
+    learn.splitter(learn.model).forEach((group, i) => {
+      if (i >= learn.frozenGroups) return;
+      for (const root of group) for (const m of root.modules()) if (!m.parameters().some((p) => p.requiresGrad)) m.eval();
+    });
+  }
+}
+
 /** fastai's ChannelsLast: weights and batches in channels_last (NHWC), which oneDNN's CPU convolutions take without a layout conversion. */
 export class ChannelsLast implements Callback {
   afterCreate(learn: Learner): void { learn.model.to({ memoryFormat: 'channels_last' }); }

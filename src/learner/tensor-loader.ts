@@ -16,6 +16,8 @@ export class TensorLoader implements Loader {
   readonly bs: number;
   /** This process's part of each epoch (distributed training), or null for all of it. */
   shard: OrderShard | null = null;
+  /** Its items give the same input every epoch (no augmentation). */
+  readonly deterministic = true;
   #epoch = 0;
   #startBatch = 0;
 
@@ -52,7 +54,7 @@ export class TensorLoader implements Loader {
     try {
       for (let i = from; i < this.length; i++) {
         const idx = order.narrow(0, i * this.bs, Math.min(this.bs, n - i * this.bs));
-        yield { x: this.x.indexSelect(0, idx), y: this.y.indexSelect(0, idx) };
+        yield { x: this.x.indexSelect(0, idx), y: this.y.indexSelect(0, idx), items: Array.from(idx.toArray() as ArrayLike<number | bigint>, Number) };
         idx.dispose();
       }
     } finally {

@@ -12,6 +12,8 @@ import type { LearningRate, OneCycleOptions } from './schedule.js';
 export interface Batch {
   x: Tensor;
   y: Tensor;
+  /** The indices of the batch's items in the loader's dataset, when the loader says (the feature cache needs them). */
+  items?: readonly number[];
 }
 
 /** Batches for one epoch each time it is iterated; `length` is the number of batches. */
@@ -23,6 +25,8 @@ export interface Loader extends AsyncIterable<Batch> {
   resumeAt?(epoch: number, batch: number): void;
   /** This process's part of each epoch when several train together (ImageLoader, TensorLoader); null for all of it. */
   shard?: OrderShard | null;
+  /** True when an item gives the same input every time (no augmentation, no random crop): its features can be cached. */
+  readonly deterministic?: boolean;
 }
 
 export interface DataLoadersLike {
@@ -114,6 +118,12 @@ export interface FineTuneOptions {
    * forward and backward passes. fastai's default, false, keeps batch norm training.
    */
   freezeBn?: boolean;
+  /**
+   * With freezeBn, when the training loader is deterministic (no augmentation, no random crop):
+   * the body runs once per image and its features are kept for the later frozen epochs and
+   * validations (see FeatureCache). Default true; false always runs the body.
+   */
+  cacheFeatures?: boolean;
 }
 
 /** One fit of a plan (see Learner.fitPlan): one-cycle over nEpoch epochs at lrMax, the body frozen or not. */
@@ -121,6 +131,8 @@ export interface PlannedFit {
   frozen: boolean;
   /** With frozen: the body's batch norm frozen too (see FineTuneOptions.freezeBn). */
   freezeBn?: boolean;
+  /** With freezeBn: keep the body's features when the training inputs repeat (see FineTuneOptions.cacheFeatures). Default true. */
+  cacheFeatures?: boolean;
   nEpoch: number;
   lrMax: LearningRate;
   oneCycle: OneCycleOptions;

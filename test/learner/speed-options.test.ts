@@ -1,6 +1,7 @@
 // Issue 17's training options: progressive resizing follows its documented schedule (sizes and
 // augmentation per epoch, validation at the full size), and a frozen phase with frozen batch
-// norm leaves the body's statistics and parameters as they were.
+// norm leaves the body's statistics and parameters as they were, and the feature cache gives the
+// uncached path's head gradients while skipping the body.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -95,3 +96,54 @@ for (const freezeBn of [true, false]) {
     assert.equal(learn.options.trainBn, true, 'the learner\'s own setting is back');
   });
 }
+
+test('the feature cache: with inputs that repeat, frozen epochs after the first skip the body, with the uncached path\'s head gradients (1e-5)', async () => {
+  const square = mkdtempSync(path.join(tmpdir(), 'vt-cache-'));
+  try {
+    // 2 × 10 images: 16 training (4 whole batches, none dropped, so the first epoch sees every item) and 4 validation.
+    await writeSyntheticFolder(square, { perClass: 10, numClasses: 2, minSide: 64, maxSide: 64, seed: 5 });
+    const run = async (cacheFeatures: boolean): Promise<{ grads: number[][]; bodyCalls: number[]; batches: number }> => {
+      manualSeed(0);
+      const dls = await DataLoaders.fromFolder(square, { size: 32, itemSize: 64, bs: 4, aug: false, log: null });
+      assert.equal(dls.train.deterministic, true, 'square items, no augmentation: the training inputs repeat');
+      const learn = await visionLearner(dls, 'resnet18', { weights: null, log: null });
+      const body = learn.model.body;
+      const bodyForward = body.forward.bind(body);
+      let calls = 0;
+      body.forward = (x) => { calls++; return bodyForward(x); };
+      const grads: number[][] = [];
+      const bodyCalls: number[] = [];
+      learn.addCallback({
+        afterBackward: (l: Learner) => {
+          grads.push((l.model as typeof learn.model).head.parameters().flatMap((p) => Array.from(p.grad!.toArray() as ArrayLike<number>)));
+        },
+        afterEpoch: () => { bodyCalls.push(calls); },
+      });
+      await learn.fitPlan([{ frozen: true, freezeBn: true, cacheFeatures, nEpoch: 3, lrMax: 1e-3, oneCycle: { pctStart: 0.99 } }]);
+      assert.deepEqual([dls.train.items.length, dls.valid.items.length], [16, 4]);
+      return { grads, bodyCalls, batches: dls.train.length + dls.valid.length };
+    };
+    const cached = await run(true);
+    const plain = await run(false);
+    const n = cached.batches;
+    assert.deepEqual(plain.bodyCalls, [n, 2 * n, 3 * n], 'uncached: the body runs for every batch');
+    assert.deepEqual(cached.bodyCalls, [n, n, n], 'cached: only in the first epoch (training and validation)');
+    assert.equal(cached.grads.length, plain.grads.length);
+    let worst = 0;
+    cached.grads.forEach((g, s) => g.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - plain.grads[s][i])); }));
+    assert.ok(worst <= 1e-5, `largest head-gradient difference ${worst}`);
+  } finally {
+    rmSync(square, { recursive: true, force: true });
+  }
+});
+
+test('the feature cache stays off when the training inputs change between epochs (augmentation, random crops)', async () => {
+  const dls = await DataLoaders.fromFolder(dir, { size: 32, itemSize: 64, bs: 4, log: null });
+  assert.equal(dls.train.deterministic, false, 'augmented');
+  assert.equal(dls.valid.deterministic, true, 'validation always repeats');
+  const lines: string[] = [];
+  const learn = await visionLearner(dls, 'resnet18', { weights: null, log: (l) => lines.push(l) });
+  await learn.fitPlan([{ frozen: true, freezeBn: true, nEpoch: 1, lrMax: 1e-3, oneCycle: { pctStart: 0.99 } }]);
+  assert.equal(lines.some((l) => /features are kept/.test(l)), false);
+  assert.equal(learn.predictor, null);
+});
