@@ -73,7 +73,8 @@ export function saveCheckpoint(learn: Learner, path: string, position: Checkpoin
   }
   const callbacks: Record<string, unknown> = {};
   const owned: Tensor[] = [];
-  for (const cb of learn.callbacks.filter(isStateful)) {
+  // The learner's own callbacks too: the fp16 loss scale is one of them.
+  for (const cb of [...learn.coreCallbacks, ...learn.callbacks].filter(isStateful)) {
     const { json, tensors: cbTensors } = cb.stateDict();
     callbacks[cb.stateName] = json;
     for (const [k, t] of cbTensors ?? []) tensors.set(`callbacks.${cb.stateName}.${k}`, t);
@@ -154,7 +155,7 @@ export function resumeFrom(learn: Learner, ckpt: Checkpoint): FitStart {
           for (const [id, nums] of Object.entries(meta.optimizer.numbers)) Object.assign(state[Number(id)] ??= {}, nums);
           l.opt.loadStateDict({ state, param_groups: meta.optimizer.param_groups as { params: number[] }[] });
         }
-        for (const cb of l.callbacks.filter(isStateful)) {
+        for (const cb of [...l.coreCallbacks, ...l.callbacks].filter(isStateful)) {
           if (cb.stateName in meta.callbacks) cb.loadStateDict(meta.callbacks[cb.stateName], prefixed(`callbacks.${cb.stateName}.`));
         }
         const rng = tensors.get('rng');

@@ -3,6 +3,9 @@
 // the step and halves the scale, quiet steps double it, and its state rides in checkpoints.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { tensor } from '../../src/torch/index.js';
 import { GradScaler, unscaleGrads } from '../../src/learner/grad-scaler.js';
 import { Learner } from '../../src/learner/learner.js';
@@ -77,4 +80,24 @@ test('the scale and its growth count go into checkpoints and come back', () => {
 test('fp16 needs CUDA, and bf16 with fp16 is refused', () => {
   assert.throws(() => tinyLearner({ fp16: true }, SEEDS), /fp16 autocast needs a CUDA device/);
   assert.throws(() => tinyLearner({ fp16: true, bf16: true, device: 'cuda' }, SEEDS), /choose one/);
+});
+
+test('a learner\'s own loss scaler (as fp16 makes it) is saved with its checkpoints and comes back on load', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vt-scaler-'));
+  try {
+    const learn = tinyLearner({}, SEEDS);
+    const scaler = new GradScaler({ initScale: 2 ** 8 });
+    learn.coreCallbacks.push(scaler); // where the fp16 option puts it (fp16 itself needs CUDA)
+    await learn.fit(1, () => ({ lrs: [1e-2, 1e-2], mom: 0.9 }));
+    scaler.scale = 2 ** 5;
+    const file = path.join(dir, 'ckpt.safetensors');
+    learn.save(file);
+    const again = tinyLearner({}, SEEDS);
+    const fresh = new GradScaler();
+    again.coreCallbacks.push(fresh);
+    again.load(file);
+    assert.equal(fresh.scale, 2 ** 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
