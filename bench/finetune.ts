@@ -42,7 +42,7 @@ try {
   const visiontune = (memoryFormat: string): Phases => {
     const json = path.join(dir, 'vt.json');
     run(process.execPath, [cli, 'train', data, '--arch', c.arch, '--weights', weights, '--epochs', '1', '--freeze-epochs', '1',
-      '--memory-format', memoryFormat,
+      '--memory-format', memoryFormat, '--device', 'cpu',
       '--size', String(c.size), '--item-size', String(c.item_size), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
       '--threads', String(c.threads), '--out', path.join(dir, 'out'), '--exist-ok', '--json', json]);
     const vt = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { seconds: number }[] };

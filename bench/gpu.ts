@@ -31,6 +31,10 @@ const c = {
 const itemSize = Math.round(c.size * 1.25);
 const precisions = env('BENCH_PRECISIONS', 'fp32,bf16').split(',') as ('fp32' | 'bf16' | 'fp16')[];
 
+if (!(Number.isInteger(c.epochs) && c.epochs >= 2)) {
+  console.error(`BENCH_EPOCHS must be 2 or more: the first epoch (cuDNN's and the allocators' warm-up) is not timed; got ${process.env.BENCH_EPOCHS}`);
+  process.exit(2);
+}
 if (!cuda.isAvailable()) {
   console.error(`bench:gpu needs a CUDA GPU and visiontune built against a CUDA libtorch (this one: ${libtorchVersion().torch}, CUDA build ${libtorchVersion().cudaBuild})`);
   process.exit(1);

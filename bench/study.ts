@@ -58,7 +58,7 @@ try {
     const started = performance.now();
     run(process.execPath, [cli, 'train', data, '--arch', ARCH, '--weights', weights, '--epochs', String(c.epochs), '--freeze-epochs', String(c.freeze_epochs),
       '--size', String(c.size), '--item-size', String(itemSize), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
-      '--threads', String(c.threads), '--out', path.join(dir, name), '--json', json, ...extra]);
+      '--threads', String(c.threads), '--device', 'cpu', '--out', path.join(dir, name), '--json', json, ...extra]);
     const seconds = (performance.now() - started) / 1000;
     const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number }[] };
     return { seconds, error: res.epochs[res.epochs.length - 1].error_rate };

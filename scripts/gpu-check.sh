@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # visiontune on an NVIDIA GPU, checked in one go: builds the addon against the CUDA libtorch inside
 # this machine's PyTorch (or $LIBTORCH), runs the CUDA tests (test/cuda: ops and gradients on CUDA
-# against the CPU, a zoo model's logits, a short fine-tune), and times an epoch of
-# efficientnet_v2_s against the same recipe in PyTorch (bench/gpu.ts).
-#   scripts/gpu-check.sh OUT_DIR              all three steps
+# against the CPU, a zoo model's logits, a short fine-tune), times an epoch of efficientnet_v2_s
+# against the same recipe in PyTorch (bench/gpu.ts), and runs the engine's CPU tests against it.
+#   scripts/gpu-check.sh OUT_DIR              every step
 #   scripts/gpu-check.sh OUT_DIR --build-only the build and the machine's description
 # Writes OUT_DIR/gpu-check.log (everything printed) and OUT_DIR/gpu-figures.json (bench/gpu.ts's
 # figures). Needs node ≥ 20, g++, make, a python3 with a CUDA torch and torchvision
@@ -13,38 +13,52 @@ out=${1:?usage: scripts/gpu-check.sh OUT_DIR [--build-only]}
 mode=${2:-all}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-exec > >(tee -a "$out/gpu-check.log") 2>&1
 cd "$(dirname "$0")/.."
 py=${VISIONTUNE_PYTHON:-python3}
 export VISIONTUNE_PYTHON=$py
 export LIBTORCH=${LIBTORCH:-$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')}
-step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
-
-step machine
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "gpu-check: nvidia-smi failed"
-echo "cpu: $(nproc) cores; $(g++ --version | head -1); node $(node -v); $("$py" -c 'import torch, torchvision; print("torch", torch.__version__, "cuda", torch.version.cuda, "torchvision", torchvision.__version__, "gpu", torch.cuda.is_available())')"
-node native/torch-config.cjs --describe
-
-step "build the addon against $LIBTORCH"
-nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
-[ -f "$nodedir/include/node/node_api.h" ] || nodedir=/usr
-started=$(date +%s)
-if ! (cd native && node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$nodedir" -j "$(nproc)" --loglevel=error >"$out/build.log" 2>&1); then
-  grep -E 'error|Error' "$out/build.log" | head -40
-  echo "gpu-check: the addon did not build (whole log: build.log)"
-  exit 1
-fi
-echo "built in $(( $(date +%s) - started )) s"
-node --input-type=module -e "import('./build/src/torch/index.js').then((t) => console.log('libtorch', JSON.stringify(t.libtorchVersion()), 'CUDA devices', t.cuda.deviceCount()))"
-[ "$mode" = --build-only ] && exit 0
-
+log="$out/gpu-check.log"
 status=0
-step "CUDA tests"
-node --test --test-concurrency=1 build/test/cuda/*.test.js || status=1
+# Each step's output goes to the screen and the log; a step that fails or outlasts its limit
+# (seconds; the commands, not this script's own functions) is reported and the next one still runs. The bench comes before the CPU tests: its
+# figures are what only a GPU machine gives.
+step() {
+  local name=$1 limit=$2; shift 2
+  printf '\n== %s (%s)\n' "$name" "$(date -u +%H:%M:%S)" | tee -a "$log"
+  if declare -F "$1" >/dev/null; then "$@"; else timeout "$limit" "$@"; fi 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ]; then
+    echo "gpu-check: $name failed (exit $rc$([ "$rc" = 124 ] && echo ", past its ${limit} s"))" | tee -a "$log"
+    status=1
+  fi
+  return "$rc"
+}
 
-step "CPU tests of the engine against this libtorch"
-node --test --test-concurrency=1 build/test/torch/*.test.js build/test/nn/*.test.js build/test/optim/*.test.js || status=1
+describe() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "gpu-check: nvidia-smi failed"
+  echo "cpu: $(nproc) cores; $(g++ --version | head -1); node $(node -v)"
+  "$py" -c 'import torch, torchvision; print("torch", torch.__version__, "cuda", torch.version.cuda, "torchvision", torchvision.__version__, "gpu", torch.cuda.is_available())'
+  node native/torch-config.cjs --describe
+}
 
-step "an epoch against PyTorch"
-node build/bench/gpu.js --json "$out/gpu-figures.json" || status=1
+build() {
+  local nodedir started
+  nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  [ -f "$nodedir/include/node/node_api.h" ] || nodedir=/usr
+  started=$(date +%s)
+  if ! (cd native && node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$nodedir" -j "$(nproc)" --loglevel=error >"$out/build.log" 2>&1); then
+    grep -E 'error|Error' "$out/build.log" | head -40
+    echo "the addon did not build against $LIBTORCH (whole log: build.log)"
+    return 1
+  fi
+  echo "built against $LIBTORCH in $(( $(date +%s) - started )) s"
+  node --input-type=module -e "import('./build/src/torch/index.js').then((t) => console.log('libtorch', JSON.stringify(t.libtorchVersion()), 'CUDA devices', t.cuda.deviceCount()))"
+}
+
+step machine 60 describe
+step build 300 build || exit 1
+[ "$mode" = --build-only ] && exit 0
+step "CUDA tests" 300 node --test --test-concurrency=1 build/test/cuda/cuda.test.js
+step "an epoch against PyTorch" 420 node build/bench/gpu.js --json "$out/gpu-figures.json"
+step "the engine's CPU tests against this libtorch" 180 node --test --test-concurrency=4 build/test/torch/*.test.js build/test/nn/*.test.js build/test/optim/*.test.js
 exit $status

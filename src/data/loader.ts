@@ -61,6 +61,19 @@ export interface LoaderTiming {
   waitMs: number;
 }
 
+/**
+ * Returns `t` copied to `device` through pinned memory, the copy queued on the GPU's stream so
+ * this thread goes on (PyTorch's DataLoader pin_memory=True with .to(device, non_blocking=True));
+ * libtorch's pinned-memory allocator keeps the buffer until the copy has run. Frees `t`.
+ */
+function toDeviceAsync(t: Tensor, device: Device): Tensor {
+  const pinned = t.pinMemory();
+  const out = pinned.to({ device, nonBlocking: true });
+  pinned.dispose();
+  t.dispose();
+  return out;
+}
+
 // Seeds of successive epochs: far apart in mulberry32's sequence space.
 const epochSeed = (seed: number, epoch: number): number => (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
 
@@ -193,20 +206,13 @@ export class ImageLoader implements AsyncIterable<ImageBatch> {
     const buf = cropSquares(images, s, at);
     const params = this.aug ? drawAugParams(n, rand, this.aug) : identityParams(n);
     const device = this.o.device;
+    const gpu = device !== undefined && device !== 'cpu';
     const u8 = tensor(buf, { shape: [n, 3, s, s] });
-    let onDevice = u8;
-    if (device !== undefined && device !== 'cpu') {
-      // Through pinned memory, so the copy is queued on the GPU's stream and this thread goes on
-      // (PyTorch's DataLoader pin_memory=True with .to(device, non_blocking=True)); libtorch's
-      // pinned-memory allocator keeps the buffer until the copy has run.
-      const pinned = u8.pinMemory();
-      onDevice = pinned.to({ device, nonBlocking: true });
-      pinned.dispose();
-      u8.dispose();
-    }
+    const onDevice = gpu ? toDeviceAsync(u8, device) : u8;
     const x = toModelInput(onDevice, { size: this.size, stats: this.o.stats ?? IMAGENET_STATS }, params);
     onDevice.dispose();
-    const y = tensor(BigInt64Array.from(good, (i) => BigInt(this.set.items[i].label)), { shape: [n], device });
+    const labels = tensor(BigInt64Array.from(good, (i) => BigInt(this.set.items[i].label)), { shape: [n] });
+    const y = gpu ? toDeviceAsync(labels, device) : labels;
     return { x, y, items: good };
   }
 }

@@ -29,7 +29,8 @@ export interface StatefulCallback extends Callback {
   loadStateDict(json: unknown, tensors: Map<string, Tensor>): void;
 }
 
-const isStateful = (cb: Callback): cb is StatefulCallback => typeof (cb as Partial<StatefulCallback>).stateDict === 'function';
+/** Whether a callback has state to keep (see StatefulCallback). */
+export const isStateful = (cb: Callback): cb is StatefulCallback => typeof (cb as Partial<StatefulCallback>).stateDict === 'function';
 
 /** The JSON part of a checkpoint (`__metadata__.visiontune_checkpoint`). */
 export interface CheckpointMeta {

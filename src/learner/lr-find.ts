@@ -7,6 +7,7 @@ import type { AdamW } from '../optim/index.js';
 import { assertBatches, type Learner } from './learner.js';
 import { rowsCsv } from './recorder.js';
 import { CancelFitException, CancelValidateException, type BatchInfo, type Callback } from './events.js';
+import { isStateful, type StatefulCallback } from './checkpoint.js';
 
 export interface LrFindOptions {
   startLr?: number;
@@ -117,13 +118,16 @@ export class LRFinder implements Callback {
   readonly lrs: number[] = [];
   readonly losses: number[] = [];
   #best = Infinity;
-  #saved: { weights: Map<string, Tensor>; opt: ReturnType<AdamW['saveState']> } | null = null;
+  #saved: { weights: Map<string, Tensor>; opt: ReturnType<AdamW['saveState']>; own: [StatefulCallback, unknown][] } | null = null;
 
   constructor(readonly o: Required<LrFindOptions>) {}
 
   beforeFit(learn: Learner): void {
     const opt = learn.opt ?? learn.createOpt();
-    this.#saved = { weights: learn.model.copyStateDict(), opt: opt.saveState() };
+    // The learner's own stateful callbacks run in the sweep too (the fp16 loss scale, which
+    // overflows at the high rates): their JSON state is put back with the weights.
+    const own = learn.coreCallbacks.filter(isStateful).map((cb): [StatefulCallback, unknown] => [cb, structuredClone(cb.stateDict().json)]);
+    this.#saved = { weights: learn.model.copyStateDict(), opt: opt.saveState(), own };
   }
 
   beforeBatch(learn: Learner): void {
@@ -154,6 +158,7 @@ export class LRFinder implements Callback {
     learn.model.loadStateDict(this.#saved.weights);
     for (const t of this.#saved.weights.values()) t.dispose();
     learn.opt!.restoreState(this.#saved.opt);
+    for (const [cb, json] of this.#saved.own) cb.loadStateDict(json, new Map());
     learn.opt!.zeroGrad(true);
     this.#saved = null;
   }

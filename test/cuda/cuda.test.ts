@@ -73,7 +73,10 @@ test('a zoo model\'s logits on CUDA equal the CPU\'s (resnet18, efficientnet_v2_
     const x = randn([2, 3, 96, 96]);
     const [a, b] = noGrad(() => [cpu.forward(x), gpu.forward(x.to('cuda').contiguous('channels_last'))]);
     assert.deepEqual(b.shape, [2, 1000]);
-    assert.ok(maxRelDiff(b, a) < 1e-2, `${arch}: ${maxRelDiff(b, a)}`);
+    // Relative to the largest logit: a randomly initialised efficientnet_v2_s gives logits near 1e-6.
+    const scale = a.abs().max().item();
+    const worst = b.float().cpu().sub(a).abs().max().item() / scale;
+    assert.ok(scale > 0 && worst < 1e-2, `${arch}: largest difference ${worst} of the largest logit ${scale}`);
   }
 });
 

@@ -11,6 +11,7 @@ import { GradScaler, unscaleGrads } from '../../src/learner/grad-scaler.js';
 import { Learner } from '../../src/learner/learner.js';
 import type { Callback } from '../../src/learner/events.js';
 import { tinyLearner } from '../helpers/tiny-learner.js';
+import { lrFind } from '../../src/learner/lr-find.js';
 
 const SEEDS = { torch: 3, train: 1, valid: 2, shuffle: 4 };
 const weights = (learn: Learner): number[][] => learn.model.parameters().map((p) => Array.from(p.toArray() as ArrayLike<number>));
@@ -100,4 +101,15 @@ test('a learner\'s own loss scaler (as fp16 makes it) is saved with its checkpoi
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('lrFind leaves the learner\'s loss scale as it found it (the sweep grows or halves it)', async () => {
+  const learn = tinyLearner({}, SEEDS);
+  const scaler = new GradScaler({ initScale: 2 ** 8, growthInterval: 2 });
+  learn.coreCallbacks.push(scaler);
+  const seen: number[] = [];
+  learn.coreCallbacks.push({ afterStep: () => { seen.push(scaler.scale); } }); // lrFind sets the given callbacks aside
+  await lrFind(learn, { numIt: 12 });
+  assert.ok(seen.some((s) => s !== 2 ** 8), `the sweep changed the scale: ${seen}`);
+  assert.equal(scaler.scale, 2 ** 8);
 });
