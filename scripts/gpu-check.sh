@@ -55,9 +55,16 @@ build() {
   node --input-type=module -e "import('./build/src/torch/index.js').then((t) => console.log('libtorch', JSON.stringify(t.libtorchVersion()), 'CUDA devices', t.cuda.deviceCount()))"
 }
 
+# The CUDA tests skip themselves without a GPU: here that is a failure, not a pass.
+has_gpu() {
+  node --input-type=module -e "import('./build/src/torch/index.js').then((t) => process.exit(t.cuda.deviceCount() > 0 ? 0 : 1))" ||
+    { echo "the addon sees no CUDA device (a CPU libtorch, or no GPU visible): the CUDA tests would only skip"; return 1; }
+}
+
 step machine 60 describe
 step build 300 build || exit 1
 [ "$mode" = --build-only ] && exit 0
+step "a GPU for the addon" 60 has_gpu
 step "CUDA tests" 300 node --test --test-concurrency=1 build/test/cuda/cuda.test.js
 step "an epoch against PyTorch" 420 node build/bench/gpu.js --json "$out/gpu-figures.json"
 step "the engine's CPU tests against this libtorch" 180 node --test --test-concurrency=4 build/test/torch/*.test.js build/test/nn/*.test.js build/test/optim/*.test.js
