@@ -1,6 +1,4 @@
 // `visiontune lr-find <data>` and `visiontune interpret <model> <data>`.
-import { cliDevice } from './device.js';
-import { DEFAULT_DEVICE } from '../learner/defaults.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { newRunDir, hasContent } from '../run/folder.js';
@@ -20,6 +18,8 @@ import { prepare } from './prepare.js';
 import { printInterpretation } from './report.js';
 import { DEFAULT_VALID_PCT, DEFAULT_SEED } from '../data/defaults.js';
 import type { TrainArgs } from './train.js';
+import { cliDevice } from './device.js';
+import { DEFAULT_DEVICE } from '../learner/defaults.js';
 
 export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads' | 'out' | 'device'>;
 

@@ -114,6 +114,16 @@ export interface ResumeArgs {
   quiet?: boolean;
 }
 
+/** Returns fn's result; a TypeError it throws (a bad combination of options) becomes a UsageError. */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof TypeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 /** settings.json: every option after defaults, the plan as it stands, the data, the versions and the machine. */
 export interface RunSettings {
   command: 'train';
@@ -240,12 +250,13 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   let pendingMore = resumed?.more ?? 0;
   const writeSettings = (): void => writeAtomic(file(RUN_FILES.settings), [`${JSON.stringify(settings, null, 2)}\n`]);
   const callbacks: Callback[] = [...(writer ? [new ProgressBar()] : []), new EpochExtras(), ...(stop && keep ? [stop, keep] : [])];
-  const device = cliDevice(a.device ?? DEFAULT_DEVICE, log);
+  // Several processes train on the CPU (Gloo): there auto means the CPU, and a GPU is refused.
+  const deviceSpec = a.device ?? DEFAULT_DEVICE;
+  const device = dist && deviceSpec === 'auto' ? 'cpu' : cliDevice(deviceSpec, log);
   if (dist && device !== 'cpu') throw new UsageError('--nproc trains on the CPU (Gloo); several GPUs (NCCL) are not built yet: give --device cpu or leave out --nproc');
   settings.machine.device = device;
   const cuda = device.startsWith('cuda');
-  if (a.precision === 'fp16' && !cuda) throw new UsageError('--precision fp16 needs a CUDA device (libtorch\'s CPU autocast has no float16): on the CPU use bf16 or auto');
-  const { precision, reason } = choosePrecision(a.precision, { cuda });
+  const { precision, reason } = usage(() => choosePrecision(a.precision, { cuda }));
   settings.machine.precision = precision;
   if (a.precision !== 'fp32') log(`Precision: ${precision === 'fp32' ? 'fp32' : `${precision} autocast`} (${reason})`);
   const { dls, learn, duplicates } = await prepare({ ...a, precision, device, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
