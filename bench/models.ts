@@ -7,7 +7,9 @@
 // and its ISA flags. The last line is `ratio <the smallest median visiontune ÷ torchvision ratio>`.
 // Environment: BENCH_ARCHS, BENCH_PRECISIONS (fp32,bf16; bf16 only where the CPU has bf16
 // instructions unless named), BENCH_FORMATS (nchw,channels_last), BENCH_MODES (eval,train), BENCH_STEPS (8),
-// BENCH_ROUNDS (3).
+// BENCH_ROUNDS (3), BENCH_PY_MALLOC: 'default' (the default) runs PyTorch with glibc's allocator
+// as users get it; 'same' gives it the settings visiontune's addon makes (blocks up to 32 MiB kept
+// in the heap; see native/src/addon.cc), so the rows compare the engines alone.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -76,8 +78,12 @@ function visiontune(c: Config): number {
   }
 }
 
+const sameMalloc = process.env.BENCH_PY_MALLOC === 'same';
+// glibc reads these at start: the values tuneAllocator() sets with mallopt in the addon.
+const pyEnv = sameMalloc ? { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) } : process.env;
+
 function torchvision(c: Config): number {
-  const r = spawnSync(PYTHON, [pyScript, JSON.stringify({ ...common, ...c })], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, [pyScript, JSON.stringify({ ...common, ...c })], { encoding: 'utf8', env: pyEnv });
   if (r.error || r.status !== 0) {
     throw new Error(`torchvision: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
   }
@@ -102,7 +108,8 @@ function attempt(fn: () => number): number | string {
 const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
 const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
-  `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training`);
+  `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training; ` +
+  `PyTorch with ${sameMalloc ? "visiontune's allocator settings (BENCH_PY_MALLOC=same)" : "glibc's default allocator (BENCH_PY_MALLOC=same gives it visiontune's)"}`);
 if (!nativeBf16 && !precisions.includes('bf16')) {
   console.log('bf16 autocast skipped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16); BENCH_PRECISIONS=fp32,bf16 runs it anyway');
 }
