@@ -3,7 +3,7 @@
 // so it is computed once and kept; later frozen epochs run the head alone. Keras's
 // "feature extraction" recipe (run the base model once, train the classifier on its features),
 // done lazily inside fit so the loop, its callbacks and its table stay as they are.
-import { keep, noGrad, stack, type Tensor } from '../torch/index.js';
+import { keep, noGrad, stack, tensor, type Tensor, type Device } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import type { Callback } from './events.js';
 import type { Learner } from './learner.js';
@@ -22,16 +22,16 @@ export function hasBodyAndHead(model: Module): model is Module & BodyHead {
 }
 
 /**
- * For one fit, replaces the model's forward pass with head(cached body(x)): a batch whose items
- * all have features from an earlier epoch skips the body; otherwise the body runs without a graph
- * and the batch's features are kept, per loader and item (Batch.items). Only loaders that say
+ * For one fit, replaces the model's forward pass with head(cached body(x)): the body runs without
+ * a graph for the batch's items that have no features yet, and their features are kept, per loader
+ * and item (Batch.items); a batch whose items all have them skips the body. Only loaders that say
  * they are `deterministic` are cached. Use it only while every body parameter is frozen and the
  * body is in eval mode (fitPlan adds it to frozen fits with freezeBn): then the head's inputs,
  * and so its gradients, are those of the uncached path. The features stay on the model's device
  * until the fit ends (efficientnet_v2_s at 224 px: 1,280 × 7 × 7 floats, 251 KB an image).
  */
 export class FeatureCache implements Callback {
-  /** Batches that skipped the body, and batches that ran it. */
+  /** Batches that skipped the body, and batches that ran it (for their items not seen before). */
   hits = 0;
   misses = 0;
   #store = new Map<Loader, Map<number, Tensor>>();
@@ -55,16 +55,18 @@ export class FeatureCache implements Callback {
     if (!items || !dl?.deterministic) return head.forward(body.forward(x));
     let rows = this.#store.get(dl);
     if (!rows) this.#store.set(dl, (rows = new Map()));
-    const cached = items.map((i) => rows!.get(i));
-    if (cached.every((t): t is Tensor => t !== undefined)) {
+    // The body runs only for the batch's items it has not seen (a shuffled epoch after a first
+    // that dropped its last partial batch mixes a few new ones into most batches); in eval mode an
+    // item's features do not depend on its batch.
+    const missing = items.flatMap((item, j) => (rows!.has(item) ? [] : [j]));
+    if (missing.length === 0) {
       this.hits++;
-      return head.forward(stack(cached));
+    } else {
+      this.misses++;
+      const part = missing.length === items.length ? x : x.indexSelect(0, tensor(missing, { dtype: 'int64', device: x.device as Device }));
+      const features = noGrad(() => body.forward(part));
+      missing.forEach((j, k) => rows!.set(items[j], keep(features.select(0, k).clone())));
     }
-    this.misses++;
-    const features = noGrad(() => body.forward(x));
-    items.forEach((item, j) => {
-      if (!rows!.has(item)) rows!.set(item, keep(features.select(0, j).clone()));
-    });
-    return head.forward(features);
+    return head.forward(stack(items.map((i) => rows!.get(i)!)));
   }
 }

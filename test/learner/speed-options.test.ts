@@ -100,38 +100,45 @@ for (const freezeBn of [true, false]) {
 test('the feature cache: with inputs that repeat, frozen epochs after the first skip the body, with the uncached path\'s head gradients (1e-5)', async () => {
   const square = mkdtempSync(path.join(tmpdir(), 'vt-cache-'));
   try {
-    // 2 × 10 images: 16 training (4 whole batches, none dropped, so the first epoch sees every item) and 4 validation.
+    // 2 × 10 images: 16 training and 4 validation.
     await writeSyntheticFolder(square, { perClass: 10, numClasses: 2, minSide: 64, maxSide: 64, seed: 5 });
-    const run = async (cacheFeatures: boolean): Promise<{ grads: number[][]; bodyCalls: number[]; batches: number }> => {
+    const run = async (cacheFeatures: boolean, bs: number): Promise<{ grads: number[][]; bodyRows: number[]; validLoss: number }> => {
       manualSeed(0);
-      const dls = await DataLoaders.fromFolder(square, { size: 32, itemSize: 64, bs: 4, aug: false, log: null });
+      const dls = await DataLoaders.fromFolder(square, { size: 32, itemSize: 64, bs, aug: false, log: null });
       assert.equal(dls.train.deterministic, true, 'square items, no augmentation: the training inputs repeat');
+      assert.deepEqual([dls.train.items.length, dls.valid.items.length], [16, 4]);
       const learn = await visionLearner(dls, 'resnet18', { weights: null, log: null });
       const body = learn.model.body;
       const bodyForward = body.forward.bind(body);
-      let calls = 0;
-      body.forward = (x) => { calls++; return bodyForward(x); };
+      let rows = 0;
+      body.forward = (x) => { rows += x.shape[0]; return bodyForward(x); };
       const grads: number[][] = [];
-      const bodyCalls: number[] = [];
+      const bodyRows: number[] = [];
       learn.addCallback({
         afterBackward: (l: Learner) => {
           grads.push((l.model as typeof learn.model).head.parameters().flatMap((p) => Array.from(p.grad!.toArray() as ArrayLike<number>)));
         },
-        afterEpoch: () => { bodyCalls.push(calls); },
+        afterEpoch: () => { bodyRows.push(rows); },
       });
-      await learn.fitPlan([{ frozen: true, freezeBn: true, cacheFeatures, nEpoch: 3, lrMax: 1e-3, oneCycle: { pctStart: 0.99 } }]);
-      assert.deepEqual([dls.train.items.length, dls.valid.items.length], [16, 4]);
-      return { grads, bodyCalls, batches: dls.train.length + dls.valid.length };
+      const epochs = await learn.fitPlan([{ frozen: true, freezeBn: true, cacheFeatures, nEpoch: 3, lrMax: 1e-3, oneCycle: { pctStart: 0.99 } }]);
+      return { grads, bodyRows, validLoss: epochs[2].valid_loss };
     };
-    const cached = await run(true);
-    const plain = await run(false);
-    const n = cached.batches;
-    assert.deepEqual(plain.bodyCalls, [n, 2 * n, 3 * n], 'uncached: the body runs for every batch');
-    assert.deepEqual(cached.bodyCalls, [n, n, n], 'cached: only in the first epoch (training and validation)');
+    // Batches of 4: every training image in every epoch.
+    const cached = await run(true, 4);
+    const plain = await run(false, 4);
+    assert.deepEqual(plain.bodyRows, [20, 40, 60], 'uncached: the body runs for every image of every epoch');
+    assert.deepEqual(cached.bodyRows, [20, 20, 20], 'cached: only in the first epoch (training and validation)');
     assert.equal(cached.grads.length, plain.grads.length);
     let worst = 0;
     cached.grads.forEach((g, s) => g.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - plain.grads[s][i])); }));
     assert.ok(worst <= 1e-5, `largest head-gradient difference ${worst}`);
+    // Batches of 5: the first epoch drops one training image; later epochs run the body for it alone.
+    const partial = await run(true, 5);
+    assert.equal(partial.bodyRows[0], 19);
+    assert.ok(partial.bodyRows[2] === 20, `later epochs only for the image the first dropped: ${partial.bodyRows}`);
+    // Its features, made in a batch of one, differ from a batch of five's by the convolutions' rounding only.
+    const unpartial = await run(false, 5);
+    assert.ok(Math.abs(partial.validLoss - unpartial.validLoss) <= 1e-4 * Math.abs(unpartial.validLoss), `${partial.validLoss} vs ${unpartial.validLoss}`);
   } finally {
     rmSync(square, { recursive: true, force: true });
   }
