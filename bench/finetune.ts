@@ -13,8 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getNumThreads } from '../src/torch/index.js';
-import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
-import { PYTHON, run, writeSeededWeights } from './tools.js';
+import { PYTHON, run, writeStudyInputs } from './tools.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '..', 'src', 'cli', 'main.js');
@@ -32,10 +31,7 @@ const best = (a: Phases | null, b: Phases): Phases => (a ? { frozen: Math.min(a.
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-finetune-'));
 try {
-  const data = path.join(dir, 'data');
-  await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / 3), numClasses: 3, minSide: 200, maxSide: 400, seed: 1 });
-  const weights = path.join(dir, `${c.arch}.pth`);
-  writeSeededWeights(c.arch, weights);
+  const { data, weights } = await writeStudyInputs(dir, c.arch, c.images, 3);
   console.log(`fine-tune benchmark: ${c.arch}, ${c.images} generated photos in 3 classes, item ${c.item_size} px → ${c.size} px, ` +
     `batch ${c.bs}, ${c.threads} threads, same initial weights; one frozen and one unfrozen epoch each, best of ${rounds} rotating rounds`);
 

@@ -13,8 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cuda, libtorchVersion } from '../src/torch/index.js';
-import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
-import { PYTHON, run, writeSeededWeights } from './tools.js';
+import { PYTHON, run, writeStudyInputs } from './tools.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '..', 'src', 'cli', 'main.js');
@@ -45,10 +44,7 @@ const steady = (epochs: number[]): number => Math.min(...epochs.slice(1));
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-gpu-'));
 try {
-  const data = path.join(dir, 'data');
-  await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / CLASSES), numClasses: CLASSES, minSide: 200, maxSide: 400, seed: 1 });
-  const weights = path.join(dir, `${ARCH}.pth`);
-  writeSeededWeights(ARCH, weights);
+  const { data, weights } = await writeStudyInputs(dir, ARCH, c.images, CLASSES);
   const train = Math.round(c.images * 0.8);
   console.log(`GPU benchmark: ${ARCH} from seeded random weights, ${c.images} generated photos in ${CLASSES} classes (${train} train), ` +
     `item ${itemSize} px → ${c.size} px, batch ${c.bs}, channels_last, ${c.epochs} unfrozen epochs a side, the fastest after the first kept`);

@@ -16,8 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { getNumThreads } from '../src/torch/index.js';
-import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
-import { PYTHON, run, writeSeededWeights } from './tools.js';
+import { PYTHON, run, writeStudyInputs } from './tools.js';
 import { PROGRESSIVE_MULTIPLE } from '../src/learner/progressive.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,10 +39,7 @@ interface Result { seconds: number; error: number }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-study-'));
 try {
-  const data = path.join(dir, 'data');
-  await writeSyntheticFolder(data, { perClass: Math.ceil(c.images / CLASSES), numClasses: CLASSES, minSide: 200, maxSide: 400, seed: 1 });
-  const weights = path.join(dir, `${ARCH}.pth`);
-  writeSeededWeights(ARCH, weights);
+  const { data, weights } = await writeStudyInputs(dir, ARCH, c.images, CLASSES);
   console.log(`study benchmark${full ? '' : ' (small; BENCH_FULL=1 for the full study)'}: ${ARCH} from seeded random weights, ` +
     `${c.images} generated photos in ${CLASSES} classes (80% train), item ${itemSize} px → ${c.size} px, batch ${c.bs}, ` +
     `${c.freeze_epochs} frozen + ${c.epochs} unfrozen epochs, ${c.threads} threads`);

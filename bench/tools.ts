@@ -2,6 +2,7 @@
 // random torchvision weights both sides of a comparison start from.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { writeSyntheticFolder } from '../src/data/synthetic-files.js';
 
 /** The Python that writes reference weights and runs the PyTorch side ($VISIONTUNE_PYTHON, else Debian's). */
 export const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
@@ -16,4 +17,16 @@ export function run(cmd: string, args: string[]): string {
 /** Writes torchvision's `arch` with seed-0 random weights to `file` (a state dict, .pth). */
 export function writeSeededWeights(arch: string, file: string): void {
   run(PYTHON, ['-c', `import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.${arch}().state_dict(), ${JSON.stringify(file)})`]);
+}
+
+/**
+ * Writes what a fine-tuning comparison trains on into `dir`: `images` generated photos (200–400
+ * px, seed 1) in `classes` class folders under data/, and `arch`'s seeded random weights.
+ */
+export async function writeStudyInputs(dir: string, arch: string, images: number, classes: number): Promise<{ data: string; weights: string }> {
+  const data = path.join(dir, 'data');
+  await writeSyntheticFolder(data, { perClass: Math.ceil(images / classes), numClasses: classes, minSide: 200, maxSide: 400, seed: 1 });
+  const weights = path.join(dir, `${arch}.pth`);
+  writeSeededWeights(arch, weights);
+  return { data, weights };
 }

@@ -116,7 +116,7 @@ export function cropProbs(model: Module, crop: Tensor, t: EvalTransform, o: Pred
   const device = model.device;
   const probs = noGrad(() => tidy(() => {
     const temperature = o.temperature ?? 1;
-    if (crop.device !== device) crop = crop.to({ device });
+    crop = crop.to({ device });
     const plain = model.forward(toModelInput(crop, t)).div(temperature).softmax(1);
     if (n === 0) return plain;
     const copies = crop.expand(n, ...crop.shape.slice(1));

@@ -76,9 +76,9 @@ export class BnFreeze implements Callback {
 export class ToDevice implements Callback {
   readonly order = -100;
   beforeBatch(learn: Learner): void {
-    const device = learn.device === 'cuda' ? 'cuda:0' : learn.device;
-    if (learn.xb && learn.xb.device !== device) learn.xb = learn.xb.to({ device: learn.device });
-    if (learn.yb && learn.yb.device !== device) learn.yb = learn.yb.to({ device: learn.device });
+    // to() returns the tensor itself, uncopied, when it is there already.
+    if (learn.xb) learn.xb = learn.xb.to({ device: learn.device });
+    if (learn.yb) learn.yb = learn.yb.to({ device: learn.device });
   }
 }
 

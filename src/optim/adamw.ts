@@ -46,16 +46,21 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     checkNonNegative('weight_decay value', h.weightDecay);
   }
 
-  protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOptions>, s: ParamState): void {
-    const [beta1, beta2] = g.betas;
+  // Counts a parameter's step, making its moments (torch's exp_avg, exp_avg_sq) at the first; returns the step.
+  #nextStep(p: Tensor, s: ParamState): number {
     if (s.exp_avg === undefined) {
       s.step = 0;
       s.exp_avg = this.own(zerosLike(p));
       s.exp_avg_sq = this.own(zerosLike(p));
     }
+    return (s.step = (s.step as number) + 1);
+  }
+
+  protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOptions>, s: ParamState): void {
+    const [beta1, beta2] = g.betas;
+    const step = this.#nextStep(p, s);
     // Created on first use, so amsgrad may also be switched on after some steps (torch would fail).
     if (g.amsgrad && s.max_exp_avg_sq === undefined) s.max_exp_avg_sq = this.own(zerosLike(p));
-    const step = (s.step = (s.step as number) + 1);
     let d = g.maximize ? grad.neg() : grad;
     // Multiplying by 1 changes nothing, so torch's unconditional mul_ is skipped when wd is 0.
     if (this.decoupled) {
@@ -86,13 +91,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     const [beta1, beta2] = g.betas;
     const byStep = new Map<number, typeof items>();
     for (const it of items) {
-      const s = it.state;
-      if (s.exp_avg === undefined) {
-        s.step = 0;
-        s.exp_avg = this.own(zerosLike(it.p));
-        s.exp_avg_sq = this.own(zerosLike(it.p));
-      }
-      const step = (s.step = (s.step as number) + 1);
+      const step = this.#nextStep(it.p, it.state);
       byStep.set(step, [...(byStep.get(step) ?? []), it]);
     }
     for (const [step, list] of byStep) {

@@ -48,7 +48,7 @@ export class DeviceError extends Error {
  */
 export function resolveDevice(spec: string): { device: Device; reason: string } {
   const count = native.cudaDeviceCount();
-  const build = native.version().cudaBuild;
+  const { cudaBuild: build, torch } = native.version();
   if (spec === 'auto') {
     return count > 0 ? { device: 'cuda', reason: `auto: ${count} CUDA GPU${count > 1 ? 's' : ''} visible` }
       : { device: 'cpu', reason: build ? 'auto: this libtorch has CUDA, but no GPU is visible' : 'auto: this libtorch has no CUDA' };
@@ -57,7 +57,7 @@ export function resolveDevice(spec: string): { device: Device; reason: string } 
   const m = /^cuda(?::(\d+))?$/.exec(spec);
   if (!m) throw new DeviceError(`${spec}: not a device; give cpu, cuda, cuda:N or auto`);
   if (!build) {
-    throw new DeviceError(`${spec}: this libtorch (${native.version().torch}) has no CUDA; build visiontune against a CUDA libtorch ` +
+    throw new DeviceError(`${spec}: this libtorch (${torch}) has no CUDA; build visiontune against a CUDA libtorch ` +
       '(LIBTORCH=<folder with include/ and lib/>, such as a CUDA PyTorch\'s torch folder) or use --device cpu');
   }
   if (count === 0) throw new DeviceError(`${spec}: this libtorch has CUDA, but no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)`);
