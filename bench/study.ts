@@ -35,7 +35,7 @@ const c = {
 const minSize = Math.max(PROGRESSIVE_MULTIPLE, Math.round((c.size * 128) / 224 / PROGRESSIVE_MULTIPLE) * PROGRESSIVE_MULTIPLE);
 const itemSize = Math.round(c.size * 1.25);
 
-interface Result { seconds: number; error: number }
+interface Result { seconds: number; error: number; epochs: number[] }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-study-'));
 try {
@@ -47,7 +47,7 @@ try {
   const python = (): Result => {
     const started = performance.now();
     const out = JSON.parse(run(PYTHON, [pyScript, JSON.stringify({ ...c, item_size: itemSize, data, weights })]).trim().split('\n').pop() as string);
-    return { seconds: (performance.now() - started) / 1000, error: out.error as number };
+    return { seconds: (performance.now() - started) / 1000, error: out.error as number, epochs: out.epochs_s as number[] };
   };
   const visiontune = (name: string, extra: string[]): Result => {
     const json = path.join(dir, `${name}.json`);
@@ -56,8 +56,8 @@ try {
       '--size', String(c.size), '--item-size', String(itemSize), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
       '--threads', String(c.threads), '--device', 'cpu', '--out', path.join(dir, name), '--json', json, ...extra]);
     const seconds = (performance.now() - started) / 1000;
-    const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number }[] };
-    return { seconds, error: res.epochs[res.epochs.length - 1].error_rate };
+    const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number; seconds: number }[] };
+    return { seconds, error: res.epochs[res.epochs.length - 1].error_rate, epochs: res.epochs.map((e) => e.seconds) };
   };
   const fast = ['--precision', 'auto', '--frozen-bn', '--progressive', `${minSize}:${c.size}`];
   const sides: [string, () => Result][] = [
@@ -68,6 +68,7 @@ try {
   const results = sides.map(([label, time]) => {
     const r = time();
     console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${r.error.toFixed(4)}`);
+    console.log(`    epochs (training and validation), s: ${r.epochs.map((e) => e.toFixed(1)).join(', ')}`);
     return r;
   });
   const [a, b, f] = results;
