@@ -2,7 +2,8 @@
 // optional label check and lr_find, fineTune with the fastai table, over-training check,
 // interpretation, calibration; settings.json, results.csv/json, best/last models, a checkpoint at
 // every epoch (and every --save-every batches), the pictures and report.html. Ctrl-C (SIGINT) or
-// SIGTERM ends the current batch, saves, and exits 130/143; `--resume RUN_DIR` goes on from the
+// SIGTERM ends the current batch, saves, and exits 130/143 (before the fit it stops at once; see
+// runTraining); `--resume RUN_DIR` goes on from the
 // checkpoint, `--resume RUN_DIR --epochs +N` trains a finished run N epochs more.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -38,7 +39,7 @@ import { EpochExtras, resultsCsv } from '../run/results.js';
 import { diagnosisSentences, writeRunOutputs, type RunResults } from '../run/report.js';
 import { writeLrFind } from '../run/pictures.js';
 import { VERSION } from '../version.js';
-import { UsageError, InterruptedError, batchSplitError } from './errors.js';
+import { UsageError, InterruptedError, batchSplitError, report } from './errors.js';
 import { cliDevice } from './device.js';
 import { DEFAULT_DEVICE } from '../learner/defaults.js';
 import { prepare } from './prepare.js';
@@ -230,11 +231,54 @@ const withoutRunFlags = (a: TrainArgs): Omit<TrainArgs, 'json' | 'quiet' | 'exis
   return rest;
 };
 
-// The study itself, new or resumed, in `dir`.
-async function runTraining(settings: RunSettings, outDir: string | null,
-  resumed: { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean; more?: number } | null,
+/**
+ * The line an interrupted run resumes with: `done` epochs in its table, `batch` training batches of
+ * the next one done (of `nBatches`; all of them when it stopped before or during its validation),
+ * `total` epochs planned.
+ */
+export function resumingLine(done: number, batch: number, nBatches: number, total: number): string {
+  if (done >= total) return `Resuming after the last epoch (${done} of ${total}), to write the results:`;
+  const where = batch >= nBatches ? `, at its validation (its ${nBatches} training batches done)` : batch > 0 ? `, batch ${batch + 1} of ${nBatches}` : '';
+  return `Resuming at epoch ${done}${where}:`;
+}
+
+type Resumed = { ckpt: ReturnType<typeof readCheckpoint>; finished: boolean; more?: number };
+
+/** What Ctrl-C or SIGTERM does at the run's present stage: the run sets it as it goes (see runTraining). */
+interface Interrupts { on: (sig: NodeJS.Signals) => void }
+
+/** The exit code a shell reports for a process stopped by `sig`: 128 + its number. */
+const signalExit = (sig: NodeJS.Signals): number => (sig === 'SIGTERM' ? 143 : 130);
+
+/** Exits at once, in one line, for a signal that came before the fit began (`left`: what the run folder holds). */
+function stopBeforeFit(sig: NodeJS.Signals, left: string): never {
+  process.exit(report(new InterruptedError(`stopped by ${sig} before training began; nothing was trained: ${left}`, signalExit(sig))));
+}
+
+const asItWas = (dir: string): string => `${dir} is as it was: resume it again with visiontune train --resume ${dir}`;
+
+// The study itself, new or resumed, in `dir`. One handler takes SIGINT and SIGTERM for the whole
+// run and does what its stage says: before the fit (loading the data, the label check, lr_find)
+// nothing is trained, so the run stops at once; during the fit it saves at the end of the batch;
+// while the report is written, it stops and says how to write it.
+async function runTraining(settings: RunSettings, outDir: string | null, resumed: Resumed | null,
   a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals,
   dist: ProcessGroup | null = null, claim: (dir: string) => void = () => undefined): Promise<RunResults> {
+  const interrupts: Interrupts = {
+    on: (sig) => stopBeforeFit(sig, resumed && outDir ? asItWas(outDir) : 'nothing was saved'),
+  };
+  const handler = (sig: NodeJS.Signals): void => interrupts.on(sig);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.on(sig, handler);
+  try {
+    return await trainAndReport(settings, outDir, resumed, a, out, onDownload, interrupts, dist, claim);
+  } finally {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.off(sig, handler);
+  }
+}
+
+async function trainAndReport(settings: RunSettings, outDir: string | null, resumed: Resumed | null,
+  a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, interrupts: Interrupts,
+  dist: ProcessGroup | null, claim: (dir: string) => void): Promise<RunResults> {
   const started = performance.now();
   // With several ranks, rank 0 alone prints and writes; all train in step (see DistributedDataParallel).
   const writer = !dist || dist.rank === 0;
@@ -272,8 +316,14 @@ async function runTraining(settings: RunSettings, outDir: string | null,
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
   if (writer) {
     dir = outDir ?? await newRunDir('train');
+    const made = !existsSync(dir);
     await makeOutputDir(dir);
     claim(dir);
+    // Until the fit begins, a stop takes back what this run wrote: a folder it made goes.
+    interrupts.on = (sig) => {
+      if (made) rmSync(dir, { recursive: true, force: true });
+      stopBeforeFit(sig, resumed ? asItWas(dir) : made ? `removed the run folder ${dir}` : `${dir} holds this run's settings only`);
+    };
     // --exist-ok into an earlier run's folder: its models, checkpoint and pictures go, so none is taken for this run's.
     if (!resumed) for (const name of Object.values(RUN_FILES)) rmSync(file(name), { force: true });
     settings.args.out = dir;
@@ -318,7 +368,7 @@ async function runTraining(settings: RunSettings, outDir: string | null,
     resume = { fit, start: resumed.finished ? { ...start, epoch: 0, batch: 0 } : start };
     bestLoss = Math.min(...learn.history.map((r) => (Number.isFinite(r.valid_loss) ? r.valid_loss : Infinity)));
     log(resumed.finished ? `Training ${resumed.more} epoch${resumed.more === 1 ? '' : 's'} more (a new one-cycle), from epoch ${learn.history.length}:`
-      : `Resuming at epoch ${learn.history.length}${pos.batch ? `, batch ${pos.batch + 1} of ${dls.train.length}` : ''}:`);
+      : resumingLine(learn.history.length, pos.batch, dls.train.length, plan.reduce((n, p) => n + p.nEpoch, 0)));
     learn.recorder.logTable(learn);
   }
 
@@ -352,26 +402,30 @@ async function runTraining(settings: RunSettings, outDir: string | null,
 
   // Ctrl-C or SIGTERM: the current batch ends (on every rank), everything is saved; a second one stops at once.
   let signalled: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals): void => {
+  interrupts.on = (sig) => {
     if (signalled) {
       if (writer) process.stderr.write(`\n${sig} again: stopping now; ${checkpoint.lastPosition ? 'the last checkpoint saved stays, for --resume' : 'no checkpoint was saved yet'}\n`);
-      process.exit(sig === 'SIGTERM' ? 143 : 130);
+      process.exit(signalExit(sig));
     }
     signalled = sig;
     if (writer) process.stderr.write(`\n${sig}: stopping at the end of this batch and saving (again to stop at once)…\n`);
     if (ddp) ddp.requestStop();
     else checkpoint.requestStop();
   };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.on(sig, onSignal);
   // A rank whose launcher is gone stops as if told to.
-  watchLauncher(() => onSignal('SIGTERM'));
+  watchLauncher(() => interrupts.on('SIGTERM'));
   try {
     await learn.fitPlan(plan, resume);
   } catch (e) {
     // SyncBatchNorm's collectives run inside the backward pass: a lost rank surfaces there.
     throw dist ? dist.explain('backward', e) : e;
-  } finally {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.off(sig, onSignal);
+  }
+  // The fit is over: a stop from here exits at once. When every planned epoch ran and was saved, a
+  // --resume writes the results and report (after early stopping it would train on).
+  if (!stopper.stopped) {
+    const complete = !learn.divergence && !stop?.message;
+    interrupts.on = (sig) => process.exit(report(new InterruptedError(`stopped by ${sig} while writing the run's results` +
+      (complete ? `; every epoch is trained and saved in ${dir}: visiontune train --resume ${dir} writes the results and report` : ''), signalExit(sig))));
   }
   const rows = learn.history;
   if (dist && ddp) {

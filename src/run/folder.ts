@@ -56,8 +56,8 @@ export const LOCK_FILE = '.visiontune.lock';
 
 /**
  * Claims an existing run folder for one training process: creates LOCK_FILE exclusively, or takes
- * over one whose process is gone. Returns the release function. Throws an Error naming the other
- * process when a live one holds the folder.
+ * over one whose process is gone. Returns the release function (run too if the process exits
+ * first). Throws an Error naming the other process when a live one holds the folder.
  */
 export function lockRunDir(dir: string): () => void {
   const file = path.join(dir, LOCK_FILE);
@@ -66,7 +66,13 @@ export function lockRunDir(dir: string): () => void {
       const fd = openSync(file, 'wx');
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
-      return () => { try { unlinkSync(file); } catch { /* already gone */ } };
+      // Released on return, and by a process.exit on the way (a second Ctrl-C, a stop before the fit).
+      const release = (): void => {
+        process.off('exit', release);
+        try { unlinkSync(file); } catch { /* already gone */ }
+      };
+      process.once('exit', release);
+      return release;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(file, 'utf8').trim());

@@ -19,6 +19,7 @@ import { readCheckpoint } from '../../src/learner/checkpoint.js';
 import { readSafetensors } from '../../src/io/index.js';
 import { seededRandom } from '../../src/data/random.js';
 import { visiontune, assertOneLineError } from '../helpers/cli.js';
+import { resumingLine } from '../../src/cli/train.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
@@ -199,6 +200,48 @@ test('issue 13: SIGINT mid-epoch saves and exits 130; --resume gives the uninter
   assertOneLineError(visiontune(['train', data, '--resume', cut]), 2, /give no data argument/);
   assertOneLineError(visiontune(['train', '--resume', cut, '--arch', 'mobilenet_v2']), 2, /--arch cannot change/);
   assertOneLineError(visiontune(['train', data, '--epochs', '+2']), 2, /give --resume RUN_DIR/);
+});
+
+test('Ctrl-C before the fit (in lr_find) exits 130 in one line and removes the run folder it made', async () => {
+  const out = path.join(dir, 'early');
+  const { done } = spawnCli(['train', data, ...SMALL, '--bs', '4', '--epochs', '1', '--lr', 'auto', '--out', out], (line, child) => {
+    if (/^Finding a learning rate/.test(line)) child.kill('SIGINT');
+  });
+  const r = await done;
+  assertOneLineError({ code: r.code ?? -1, stderr: r.stderr }, 130, /stopped by SIGINT before training began; nothing was trained: removed the run folder .*early$/);
+  assert.ok(!existsSync(out), 'the folder this run made is gone');
+});
+
+test('Ctrl-C while the results are written exits 130; --resume writes them without training more', async () => {
+  const out = path.join(dir, 'late');
+  let fitOver = false;
+  let sent = false;
+  const { done } = spawnCli(['train', data, ...RUN, '--out', out], (line, child) => {
+    // The table's last row (epoch 2), then the diagnosis: the first line after the fit.
+    if (/^2\s+\d/.test(line)) fitOver = true;
+    else if (fitOver && !sent && line.trim()) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  const r = await done;
+  assertOneLineError({ code: r.code ?? -1, stderr: r.stderr }, 130, /stopped by SIGINT while writing the run's results; every epoch is trained and saved in .*late: visiontune train --resume .*late writes/);
+  const rows = csvRows(path.join(out, 'results.csv'));
+  assert.equal(rows.length, 3);
+  const resumed = visiontune(['train', '--resume', out]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /^Resuming after the last epoch \(3 of 3\), to write the results:$/m);
+  assert.deepEqual(csvRows(path.join(out, 'results.csv')), rows, 'no epoch trained again');
+  assert.ok(existsSync(path.join(out, 'report.html')));
+  assert.equal(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')).epochs.length, 3);
+  assertOneLineError(visiontune(['train', '--resume', out]), 2, /the run is finished/);
+});
+
+test('a resumed run says where it goes on: mid-epoch, at an epoch\'s validation, after the last epoch', () => {
+  assert.equal(resumingLine(2, 0, 18, 3), 'Resuming at epoch 2:');
+  assert.equal(resumingLine(2, 5, 18, 3), 'Resuming at epoch 2, batch 6 of 18:');
+  assert.equal(resumingLine(2, 18, 18, 3), 'Resuming at epoch 2, at its validation (its 18 training batches done):');
+  assert.equal(resumingLine(3, 0, 18, 3), 'Resuming after the last epoch (3 of 3), to write the results:');
 });
 
 test('issue 13: --resume RUN_DIR --epochs +2 appends 2 rows and keeps or improves the valid loss', async () => {
