@@ -9,7 +9,8 @@
 // `ratio <(c) time ÷ (a) time>` (target ≤ 0.5, with (c)'s error within 0.02 of (a)'s).
 // Default: a small study (400 images, 1 + 2 epochs, 160 px) that runs in minutes; BENCH_FULL=1
 // runs the full one (2,300 images: 1,840 train / 460 valid, 1 + 5 epochs, 224 px). Environment:
-// BENCH_IMAGES, BENCH_EPOCHS, BENCH_SIZE, BENCH_BS (32) override either.
+// BENCH_IMAGES, BENCH_EPOCHS, BENCH_SIZE, BENCH_BS (32) override either; BENCH_SIDES (a,b,c)
+// chooses the sides to run.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,15 +66,21 @@ try {
     ['(b) visiontune defaults', () => visiontune('defaults', [])],
     [`(c) visiontune ${fast.join(' ')}`, () => visiontune('fast', fast)],
   ];
-  const results = sides.map(([label, time]) => {
+  // BENCH_SIDES=a,c (say) runs some sides only; the ratios need (a) and the side they compare.
+  const chosen = (process.env.BENCH_SIDES ?? 'a,b,c').split(',').map((x) => x.trim());
+  const results = sides.map(([label, time]): Result | null => {
+    if (!chosen.includes(label.slice(1, 2))) return null;
     const r = time();
     console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${r.error.toFixed(4)}`);
     console.log(`    epochs (training and validation), s: ${r.epochs.map((e) => e.toFixed(1)).join(', ')}`);
     return r;
   });
   const [a, b, f] = results;
-  console.log(`(b) ÷ (a) time ${(b.seconds / a.seconds).toFixed(3)}; (c) − (a) error ${(f.error - a.error).toFixed(4)}`);
-  console.log(`ratio ${(f.seconds / a.seconds).toFixed(3)}`);
+  if (a && b) console.log(`(b) ÷ (a) time ${(b.seconds / a.seconds).toFixed(3)}`);
+  if (a && f) {
+    console.log(`(c) − (a) error ${(f.error - a.error).toFixed(4)}`);
+    console.log(`ratio ${(f.seconds / a.seconds).toFixed(3)}`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
