@@ -315,8 +315,8 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
   if (writer) {
+    const made = outDir === null || !existsSync(outDir);
     dir = outDir ?? await newRunDir('train');
-    const made = !existsSync(dir);
     await makeOutputDir(dir);
     claim(dir);
     // Until the fit begins, a stop takes back what this run wrote: a folder it made goes.

@@ -34,9 +34,9 @@ test.before(async () => { await writeSyntheticFolder(data, { perClass: 30, numCl
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the CLI in the background; resolves with its exit code and output. `onLine` sees each stdout line as it comes. */
-function spawnCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void):
+function spawnCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void, cwd?: string):
   { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, VISIONTUNE_OFFLINE: '1' } });
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, VISIONTUNE_OFFLINE: '1' }, cwd });
   let stdout = '';
   let stderr = '';
   let pending = '';
@@ -202,14 +202,20 @@ test('issue 13: SIGINT mid-epoch saves and exits 130; --resume gives the uninter
   assertOneLineError(visiontune(['train', data, '--epochs', '+2']), 2, /give --resume RUN_DIR/);
 });
 
-test('Ctrl-C before the fit (in lr_find) exits 130 in one line and removes the run folder it made', async () => {
+test('Ctrl-C before the fit (in lr_find) exits 130 in one line and removes the run folder it made (--out, or runs/train)', async () => {
   const out = path.join(dir, 'early');
-  const { done } = spawnCli(['train', data, ...SMALL, '--bs', '4', '--epochs', '1', '--lr', 'auto', '--out', out], (line, child) => {
-    if (/^Finding a learning rate/.test(line)) child.kill('SIGINT');
-  });
-  const r = await done;
-  assertOneLineError({ code: r.code ?? -1, stderr: r.stderr }, 130, /stopped by SIGINT before training began; nothing was trained: removed the run folder .*early$/);
-  assert.ok(!existsSync(out), 'the folder this run made is gone');
+  const cwd = path.join(dir, 'early-cwd');
+  mkdirSync(cwd);
+  // The line names the folder as given: --out's absolute path, or runs/train under the working folder.
+  for (const [args, made, named] of [[['--out', out], out, out], [[], path.join(cwd, 'runs', 'train'), path.join('runs', 'train')]] as const) {
+    const { done } = spawnCli(['train', data, ...SMALL, '--bs', '4', '--epochs', '1', '--lr', 'auto', ...args], (line, child) => {
+      if (/^Finding a learning rate/.test(line)) child.kill('SIGINT');
+    }, cwd);
+    const r = await done;
+    assertOneLineError({ code: r.code ?? -1, stderr: r.stderr }, 130, /stopped by SIGINT before training began; nothing was trained: removed the run folder /);
+    assert.ok(r.stderr.trimEnd().endsWith(named), r.stderr);
+    assert.ok(!existsSync(made), `${made}: the folder this run made is gone`);
+  }
 });
 
 test('Ctrl-C while the results are written exits 130; --resume writes them without training more', async () => {
