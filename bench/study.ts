@@ -61,15 +61,16 @@ try {
     return { seconds, error: res.epochs[res.epochs.length - 1].error_rate, epochs: res.epochs.map((e) => e.seconds) };
   };
   const fast = ['--precision', 'auto', '--frozen-bn', '--progressive', `${minSize}:${c.size}`];
-  const sides: [string, () => Result][] = [
-    ['(a) PyTorch, fastai\'s recipe', python],
-    ['(b) visiontune defaults', () => visiontune('defaults', [])],
-    [`(c) visiontune ${fast.join(' ')}`, () => visiontune('fast', fast)],
+  const sides: [string, string, () => Result][] = [
+    ['a', 'PyTorch, fastai\'s recipe', python],
+    ['b', 'visiontune defaults', () => visiontune('defaults', [])],
+    ['c', `visiontune ${fast.join(' ')}`, () => visiontune('fast', fast)],
   ];
   // BENCH_SIDES=a,c (say) runs some sides only; the ratios need (a) and the side they compare.
   const chosen = (process.env.BENCH_SIDES ?? 'a,b,c').split(',').map((x) => x.trim());
-  const results = sides.map(([label, time]): Result | null => {
-    if (!chosen.includes(label.slice(1, 2))) return null;
+  const results = sides.map(([side, what, time]): Result | null => {
+    if (!chosen.includes(side)) return null;
+    const label = `(${side}) ${what}`;
     const r = time();
     console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${r.error.toFixed(4)}`);
     console.log(`    epochs (training and validation), s: ${r.epochs.map((e) => e.toFixed(1)).join(', ')}`);

@@ -250,10 +250,13 @@ interface Interrupts { on: (sig: NodeJS.Signals) => void }
 /** The exit code a shell reports for a process stopped by `sig`: 128 + its number. */
 const signalExit = (sig: NodeJS.Signals): number => (sig === 'SIGTERM' ? 143 : 130);
 
-/** Exits at once, in one line, for a signal that came before the fit began (`left`: what the run folder holds). */
-function stopBeforeFit(sig: NodeJS.Signals, left: string): never {
-  process.exit(report(new InterruptedError(`stopped by ${sig} before training began; nothing was trained: ${left}`, signalExit(sig))));
+/** Exits at once for `sig`, saying `stopped by <sig><how>` in one line (rank 0 alone prints). */
+function exitOnSignal(sig: NodeJS.Signals, how: string): never {
+  process.exit(report(new InterruptedError(`stopped by ${sig}${how}`, signalExit(sig))));
 }
+
+/** Exits at once for a signal that came before the fit began (`left`: what the run folder holds). */
+const stopBeforeFit = (sig: NodeJS.Signals, left: string): never => exitOnSignal(sig, ` before training began; nothing was trained: ${left}`);
 
 const asItWas = (dir: string): string => `${dir} is as it was: resume it again with visiontune train --resume ${dir}`;
 
@@ -424,8 +427,8 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   // --resume writes the results and report (after early stopping it would train on).
   if (!stopper.stopped) {
     const complete = !learn.divergence && !stop?.message;
-    interrupts.on = (sig) => process.exit(report(new InterruptedError(`stopped by ${sig} while writing the run's results` +
-      (complete ? `; every epoch is trained and saved in ${dir}: visiontune train --resume ${dir} writes the results and report` : ''), signalExit(sig))));
+    interrupts.on = (sig) => exitOnSignal(sig, ' while writing the run\'s results' +
+      (complete ? `; every epoch is trained and saved in ${dir}: visiontune train --resume ${dir} writes the results and report` : ''));
   }
   const rows = learn.history;
   if (dist && ddp) {
@@ -435,7 +438,7 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
     for (const loader of [dls.train, dls.valid]) loader.shard = null;
     dist.barrier();
     if (!writer) {
-      if (stopper.stopped) throw new InterruptedError(`stopped by ${signalled ?? 'rank 0'}`, signalled === 'SIGTERM' ? 143 : 130);
+      if (stopper.stopped) throw new InterruptedError(`stopped by ${signalled ?? 'rank 0'}`, signalExit(signalled ?? 'SIGINT'));
       if (learn.divergence) throw new TrainingError(`training diverged (${learn.divergence.reason})`);
       learn.opt?.dispose();
       return { arch: a.arch, weights: a.weights, classes: [...dls.vocab], baseLr, batchSize: a.bs, runDir: '', epochs: [], model: null } as unknown as RunResults;
@@ -469,7 +472,7 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
     await writeResults();
     learn.opt?.dispose();
     throw new InterruptedError(`stopped by ${signalled ?? 'another rank (a signal to it, or its launcher gone)'}; saved ${file(RUN_FILES.checkpoint)}, ${RUN_FILES.last}, ${RUN_FILES.results} and ${RUN_FILES.report}: ` +
-      `resume with visiontune train --resume ${dir}${world > 1 ? ` --nproc ${a.nproc ?? world}` : ''}`, signalled === 'SIGTERM' ? 143 : 130);
+      `resume with visiontune train --resume ${dir}${world > 1 ? ` --nproc ${a.nproc ?? world}` : ''}`, signalExit(signalled ?? 'SIGINT'));
   }
 
   if (stop?.message) log(stop.message);
