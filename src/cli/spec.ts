@@ -168,7 +168,7 @@ const F = {
   },
   frozenBn: {
     name: 'frozen-bn', kind: 'bool',
-    help: "freeze the body's batch norm too in the frozen epochs (statistics and parameters): a frozen step costs a forward pass of the body",
+    help: "freeze the body's batch norm too in the frozen epochs (statistics and parameters): a frozen step costs a forward pass of the body (random weights' batch norm, with no statistics to freeze, trains as without it)",
   },
   progressive: {
     name: 'progressive', kind: 'string', arg: 'MIN:MAX',

@@ -48,7 +48,7 @@ import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
 import { initProcessGroup, distEnv, DistributedDataParallel, DistributedSampler, watchLauncher, convertSyncBatchNorm, revertSyncBatchNorm,
   type ProcessGroup } from '../distributed/index.js';
 import { CancelFitException, type BatchInfo } from '../learner/events.js';
-import type { Learner } from '../learner/learner.js';
+import { UNTRAINED_NORMS_NOTE, type Learner } from '../learner/learner.js';
 
 export interface TrainArgs {
   data: string;
@@ -133,7 +133,8 @@ export interface RunSettings {
   created: string;
   args: Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> & { out: string };
   /** The learning rate used (lr_find's valley with --lr auto) and the epochs added by --resume … --epochs +N. */
-  plan: { baseLr: number | null; extend: number[] };
+  /** frozenBn: whether --frozen-bn freezes the body's batch norm (false where it has no statistics to freeze), decided by the first run. */
+  plan: { baseLr: number | null; extend: number[]; frozenBn?: boolean };
   machine: { threads: number; cpus: number; cpu: string; platform: string; precision: string; device?: string };
   data?: unknown;
 }
@@ -314,6 +315,11 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
     throw new UsageError('--early-stop watches the validation loss, and there are no validation images: give --valid-pct > 0 or a valid/ folder');
   }
   if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
+  // --frozen-bn over batch norm that never saw data trains it instead; the first run decides, for its resumes too.
+  if (a.frozenBn && !resumed) {
+    settings.plan.frozenBn = !learn.bodyNormStatsUntrained();
+    if (!settings.plan.frozenBn) log(UNTRAINED_NORMS_NOTE);
+  }
   // Every rank checks (rank 0 alone prints): the others would otherwise wait in their first collective, past its timeout on a large set.
   const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.
@@ -355,7 +361,7 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   const baseLr = settings.plan.baseLr;
   if (!resumed && writer) await showBatch(dls.train, file(RUN_FILES.trainBatch), { maxN: 16 });
 
-  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs, freezeBn: a.frozenBn },
+  const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs, freezeBn: a.frozenBn && settings.plan.frozenBn !== false },
     [...settings.plan.extend, ...(resumed?.more ? [resumed.more] : [])]);
   if (a.progressive) {
     const resize = new ProgressiveResize(dls.train, a.progressive[0], a.progressive[1], plan.reduce((n, p) => n + p.nEpoch, 0));

@@ -25,6 +25,10 @@ export { defaultSplitter, type Batch, type Loader, type DataLoadersLike, type Gr
   type FitOptions, type FineTuneOptions } from './types.js';
 
 const NORM_TYPES = [BatchNorm1d, BatchNorm2d, LayerNorm];
+
+/** What a run says when freezeBn meets batch norm without statistics (see Learner.bodyNormStatsUntrained). */
+export const UNTRAINED_NORMS_NOTE = 'Frozen batch norm: the body\'s batch norm has no running statistics yet (mean 0, variance 1 ' +
+  'in every layer, as initialized), so there are none to freeze: the frozen epochs train it, as fastai does';
 const isNorm = (m: Module): boolean => NORM_TYPES.some((T) => m instanceof T);
 
 export { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
@@ -318,10 +322,12 @@ export class Learner {
     for (let i = resume?.fit ?? 0; i < plan.length; i++) {
       const p = plan[i];
       this.planFit = i;
-      if (p.frozen) this.freezeTo(-1, this.options.trainBn && !p.freezeBn);
+      // Batch norm whose statistics were never estimated has none to freeze (see bodyNormStatsUntrained).
+      const freezeBn = Boolean(p.freezeBn) && (i === resume?.fit || !this.#untrainedNormsNoted());
+      if (p.frozen) this.freezeTo(-1, this.options.trainBn && !freezeBn);
       else this.unfreeze();
       const cbs: Callback[] = [];
-      if (p.frozen && p.freezeBn) {
+      if (p.frozen && freezeBn) {
         cbs.push(new FrozenEval());
         const cache = p.cacheFeatures !== false && hasBodyAndHead(this.model) && this.dls.train.deterministic;
         if (cache) {
@@ -333,6 +339,27 @@ export class Learner {
       if (this.stopTraining) break;
     }
     return rows;
+  }
+
+  /**
+   * True when the body (every layer group but the last) has batch norm and none of it has
+   * running statistics yet: each layer's running mean is 0 and running variance 1, as
+   * initialized (random or from-scratch weights). In eval mode such a layer scales nothing, so
+   * a frozen-bn phase over it trains a head on features no trained network gives; fitPlan then
+   * trains the body's batch norm during the frozen epochs instead, as fastai does (train_bn).
+   */
+  bodyNormStatsUntrained(): boolean {
+    const norms = this.splitter(this.model).slice(0, -1).flat().flatMap((root) => root.modules())
+      .filter((m): m is BatchNorm1d | BatchNorm2d => (m instanceof BatchNorm1d || m instanceof BatchNorm2d) && m.trackRunningStats);
+    return norms.length > 0 && tidy(() => norms.every((m) => m.getTensor('running_mean')!.abs().max().item() === 0
+      && m.getTensor('running_var')!.sub(1).abs().max().item() === 0));
+  }
+
+  /** bodyNormStatsUntrained, saying so in the log when it holds. */
+  #untrainedNormsNoted(): boolean {
+    if (!this.bodyNormStatsUntrained()) return false;
+    this.log(UNTRAINED_NORMS_NOTE);
+    return true;
   }
 
   /** Returns the mean loss and metrics over a loader (weighted by batch size), in eval mode, through the validation events; NaN for an empty one. */

@@ -15,7 +15,7 @@ import { AUG_DEFAULTS } from '../../src/data/augment.js';
 import { visionLearner } from '../../src/learner/vision.js';
 import { ProgressiveResize, progressiveSizes, progressiveMagnitude, PROGRESSIVE_MIN_MAGNITUDE } from '../../src/learner/progressive.js';
 import type { Callback } from '../../src/learner/events.js';
-import type { Learner } from '../../src/learner/learner.js';
+import { UNTRAINED_NORMS_NOTE, type Learner } from '../../src/learner/learner.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-speed-'));
 test.before(async () => { await writeSyntheticFolder(dir, { perClass: 8, numClasses: 3, minSide: 64, maxSide: 80, seed: 4 }); });
@@ -66,11 +66,25 @@ function bnState(learn: Awaited<ReturnType<typeof visionLearner>>, part: 'body' 
   return out;
 }
 
+/**
+ * Gives the body's batch norm the running statistics a pretrained body has (mean 0.1, variance 2
+ * here): random weights have none, and a frozen phase trains batch norm without them.
+ */
+function withNormStats(learn: Awaited<ReturnType<typeof visionLearner>>): void {
+  for (const m of learn.model.body.modules()) {
+    if (!(m instanceof BatchNorm2d)) continue;
+    m.getTensor('running_mean')!.fill_(0.1);
+    m.getTensor('running_var')!.fill_(2);
+  }
+}
+
 for (const freezeBn of [true, false]) {
   test(`fineTune({ freezeBn: ${freezeBn} }): the body's batch norm ${freezeBn ? 'stays as it was' : 'trains'} through the frozen epoch`, async () => {
     manualSeed(1);
     const dls = await DataLoaders.fromFolder(dir, { size: 32, itemSize: 64, bs: 4, log: null });
     const learn = await visionLearner(dls, 'resnet18', { weights: null, log: null });
+    withNormStats(learn);
+    assert.equal(learn.bodyNormStatsUntrained(), false);
     const before = bnState(learn, 'body');
     let gradBodyParams = -1;
     learn.addCallback({
@@ -108,6 +122,7 @@ test('the feature cache: with inputs that repeat, frozen epochs after the first 
       assert.equal(dls.train.deterministic, true, 'square items, no augmentation: the training inputs repeat');
       assert.deepEqual([dls.train.items.length, dls.valid.items.length], [16, 4]);
       const learn = await visionLearner(dls, 'resnet18', { weights: null, log: null });
+      withNormStats(learn);
       const body = learn.model.body;
       const bodyForward = body.forward.bind(body);
       let rows = 0;
@@ -150,7 +165,30 @@ test('the feature cache stays off when the training inputs change between epochs
   assert.equal(dls.valid.deterministic, true, 'validation always repeats');
   const lines: string[] = [];
   const learn = await visionLearner(dls, 'resnet18', { weights: null, log: (l) => lines.push(l) });
+  withNormStats(learn);
   await learn.fitPlan([{ frozen: true, freezeBn: true, nEpoch: 1, lrMax: 1e-3, oneCycle: { pctStart: 0.99 } }]);
   assert.equal(lines.some((l) => /features are kept/.test(l)), false);
   assert.equal(learn.predictor, null);
+});
+
+test('freezeBn over batch norm without statistics (random weights): the frozen epochs train it, as fastai does, and say so; a resume into the fit keeps freezeBn as given', async () => {
+  manualSeed(2);
+  const dls = await DataLoaders.fromFolder(dir, { size: 32, itemSize: 64, bs: 4, log: null });
+  const lines: string[] = [];
+  const learn = await visionLearner(dls, 'resnet18', { weights: null, log: (l) => lines.push(l) });
+  assert.equal(learn.bodyNormStatsUntrained(), true, 'mean 0 and variance 1 everywhere, as initialized');
+  const before = bnState(learn, 'body');
+  await learn.fitPlan([{ frozen: true, freezeBn: true, nEpoch: 1, lrMax: 1e-2, oneCycle: { pctStart: 0.99 } }]);
+  assert.deepEqual(lines.filter((l) => l === UNTRAINED_NORMS_NOTE).length, 1, lines.join('\n'));
+  const after = bnState(learn, 'body');
+  assert.ok(Math.max(...before.map((v, i) => Math.abs(v - after[i]))) > 1e-3, 'the body\'s batch norm trained');
+  assert.equal(learn.bodyNormStatsUntrained(), false, 'it has statistics now');
+
+  // Resumed into the frozen fit, the plan's freezeBn stands (the CLI passes the first run's choice).
+  const again = await visionLearner(dls, 'resnet18', { weights: null, log: (l) => lines.push(l) });
+  const fresh = bnState(again, 'body');
+  lines.length = 0;
+  await again.fitPlan([{ frozen: true, freezeBn: true, nEpoch: 2, lrMax: 1e-2, oneCycle: { pctStart: 0.99 } }], { fit: 0, start: { epoch: 1, batch: 0, loaderEpoch: 1 } });
+  assert.deepEqual(lines.filter((l) => l === UNTRAINED_NORMS_NOTE), []);
+  assert.equal(Math.max(...fresh.map((v, i) => Math.abs(v - bnState(again, 'body')[i]))), 0, 'frozen as given');
 });

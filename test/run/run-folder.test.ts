@@ -20,6 +20,7 @@ import { readSafetensors } from '../../src/io/index.js';
 import { seededRandom } from '../../src/data/random.js';
 import { visiontune, assertOneLineError } from '../helpers/cli.js';
 import { resumingLine } from '../../src/cli/train.js';
+import { UNTRAINED_NORMS_NOTE } from '../../src/learner/learner.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
@@ -241,6 +242,20 @@ test('Ctrl-C while the results are written exits 130; --resume writes them witho
   assert.ok(existsSync(path.join(out, 'report.html')));
   assert.equal(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')).epochs.length, 3);
   assertOneLineError(visiontune(['train', '--resume', out]), 2, /the run is finished/);
+});
+
+test('--frozen-bn on random weights: the run says their batch norm has no statistics to freeze, trains it in the frozen epoch, and settings.json keeps that for --resume', () => {
+  const out = path.join(dir, 'frozen-bn');
+  const r = visiontune(['train', data, ...RUN, '--epochs', '1', '--frozen-bn', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').filter((l) => l === UNTRAINED_NORMS_NOTE).length, 1, r.stdout);
+  const settings = JSON.parse(readFileSync(path.join(out, 'settings.json'), 'utf8'));
+  assert.equal(settings.args.frozenBn, true);
+  assert.equal(settings.plan.frozenBn, false);
+  const more = visiontune(['train', '--resume', out, '--epochs', '+1']);
+  assert.equal(more.code, 0, more.stderr);
+  assert.doesNotMatch(more.stdout, /no running statistics/);
+  assert.equal(csvRows(path.join(out, 'results.csv')).length, 3);
 });
 
 test('a resumed run says where it goes on: mid-epoch, at an epoch\'s validation, after the last epoch', () => {
