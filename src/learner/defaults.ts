@@ -11,8 +11,8 @@ export const FINE_TUNE_DEFAULTS = { baseLr: 2e-3, freezeEpochs: 1, lrMult: 100, 
 export const DEFAULT_EPOCHS = 4;
 /** Early stopping's patience when none is given: 0, off. */
 export const DEFAULT_PATIENCE = 0;
-/** Training precision: float32; bf16 autocast pays off only on CPUs with bf16 instructions. */
-export const DEFAULT_PRECISION = 'fp32';
+/** Training precision: auto, bf16 autocast on CUDA and on CPUs with bf16 instructions, float32 elsewhere (see choosePrecision). */
+export const DEFAULT_PRECISION = 'auto';
 /** Where models run: CUDA when this libtorch has it and a GPU is visible, else the CPU (see resolveDevice). */
 export const DEFAULT_DEVICE = 'auto';
 /** Weights and batches in channels_last: oneDNN's CPU convolutions need no layout conversion (see VisionLearnerOptions.channelsLast). */
