@@ -20,7 +20,8 @@ class ReLU6Clamp(nn.Module):
 
 def clamp_relu6(m):
     # libtorch 1.13 has no bfloat16 hardtanh backward on CPU, so torchvision's ReLU6 cannot train
-    # under bf16 autocast; visiontune's relu6 is clamp(0, 6) on bfloat16, and so is this one.
+    # under bf16 autocast; clamp(0, 6) is how PyTorch 1.13 can (visiontune's bfloat16 relu6 is its
+    # own kernel, with hardtanh's gradient).
     for name, child in m.named_children():
         if isinstance(child, nn.ReLU6):
             setattr(m, name, ReLU6Clamp())

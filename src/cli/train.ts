@@ -132,8 +132,10 @@ export interface RunSettings {
   libtorchVersion: string;
   created: string;
   args: Omit<TrainArgs, 'json' | 'quiet' | 'existOk' | 'saveEvery'> & { out: string };
-  /** The learning rate used (lr_find's valley with --lr auto) and the epochs added by --resume … --epochs +N. */
-  /** frozenBn: whether --frozen-bn freezes the body's batch norm (false where it has no statistics to freeze), decided by the first run. */
+  /**
+   * The learning rate used (lr_find's valley with --lr auto), the epochs added by --resume … --epochs +N, and with
+   * --frozen-bn whether it freezes the body's batch norm (false where that has no statistics to freeze), as the first run decided.
+   */
   plan: { baseLr: number | null; extend: number[]; frozenBn?: boolean };
   machine: { threads: number; cpus: number; cpu: string; platform: string; precision: string; device?: string };
   data?: unknown;

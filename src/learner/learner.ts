@@ -25,11 +25,11 @@ export { defaultSplitter, type Batch, type Loader, type DataLoadersLike, type Gr
   type FitOptions, type FineTuneOptions } from './types.js';
 
 const NORM_TYPES = [BatchNorm1d, BatchNorm2d, LayerNorm];
+const isNorm = (m: Module): boolean => NORM_TYPES.some((T) => m instanceof T);
 
 /** What a run says when freezeBn meets batch norm without statistics (see Learner.bodyNormStatsUntrained). */
 export const UNTRAINED_NORMS_NOTE = 'Frozen batch norm: the body\'s batch norm has no running statistics yet (mean 0, variance 1 ' +
   'in every layer, as initialized), so there are none to freeze: the frozen epochs train it, as fastai does';
-const isNorm = (m: Module): boolean => NORM_TYPES.some((T) => m instanceof T);
 
 export { LEARNER_DEFAULTS, FINE_TUNE_DEFAULTS } from './defaults.js';
 

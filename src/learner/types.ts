@@ -115,7 +115,10 @@ export interface FineTuneOptions {
   /**
    * While frozen, freeze the body's batch norm too (its parameters and, by BnFreeze, its running
    * statistics), so a frozen step is the body's forward pass without a graph plus the head's
-   * forward and backward passes. fastai's default, false, keeps batch norm training.
+   * forward and backward passes. fastai's default, false, keeps batch norm training. Where the
+   * body's batch norm has no statistics (Learner.bodyNormStatsUntrained: random weights), a
+   * frozen fit started from its beginning logs UNTRAINED_NORMS_NOTE and trains it instead; a fit
+   * resumed part-way takes freezeBn as given.
    */
   freezeBn?: boolean;
   /**

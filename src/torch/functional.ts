@@ -40,16 +40,19 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor 
 
 export function relu(x: Tensor): Tensor { return t('aten::relu', x.handle); }
 /**
- * min(max(x, 0), 6), as PyTorch's hardtanh(x, 0, 6). On bfloat16 (autocast) it is clamp(x, 0, 6):
- * the same values, and the same gradient except at exactly 0 and 6, because libtorch 1.13 has no
- * bfloat16 hardtanh backward on CPU.
+ * ReLU6, min(max(x, 0), 6) (MobileNetV2, Sandler et al. 2018), as PyTorch's hardtanh(x, 0, 6),
+ * elementwise, any shape; its gradient passes where 0 < x < 6. bfloat16 CPU tensors in a dense
+ * layout go to the addon's visiontune::relu6 (native/src/bf16_activations.cc: one exact pass
+ * each way), since libtorch 1.13 has no bfloat16 hardtanh backward on the CPU; other bfloat16
+ * tensors to clamp(x, 0, 6) (whose gradient also passes at exactly 0 and 6).
  */
 export function relu6(x: Tensor): Tensor {
-  return x.dtype === 'bfloat16' ? t('aten::clamp', x.handle, 0, 6) : t('aten::hardtanh', x.handle, 0, 6);
+  if (x.dtype !== 'bfloat16') return t('aten::hardtanh', x.handle, 0, 6);
+  return x.device === 'cpu' ? t('visiontune::relu6', x.handle) : t('aten::clamp', x.handle, 0, 6);
 }
 /**
  * SiLU, x·sigmoid(x) (Elfwing et al. 2018), elementwise, any shape. bfloat16 CPU tensors in a
- * dense layout go to the addon's visiontune::silu (native/src/silu.cc): forward and gradient each
+ * dense layout go to the addon's visiontune::silu (native/src/bf16_activations.cc): forward and gradient each
  * one pass in float32, rounded once, as PyTorch 2.x computes them (libtorch 1.13's bfloat16
  * kernels round every step and are 3.5× and 5.6× slower than its float32 ones). Everything else
  * is aten::silu.

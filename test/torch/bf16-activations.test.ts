@@ -1,4 +1,5 @@
-// SiLU on bfloat16 CPU tensors runs in the addon (visiontune::silu, native/src/silu.cc), which
+// SiLU and ReLU6 on bfloat16 CPU tensors run in the addon (native/src/bf16_activations.cc).
+// SiLU (visiontune::silu)
 // widens each element once, computes in float32 and rounds once, as PyTorch 2.x's CPU kernel does.
 // Checked element by element, on channels_last and contiguous tensors with the special values:
 // within one bfloat16 ulp of libtorch's float32 silu and silu_backward on the same inputs rounded
@@ -72,4 +73,38 @@ test('silu on a bfloat16 view that is not dense, and on float32, is aten::silu i
   assert.deepEqual(F.silu(x).toArray(), t('aten::silu', x.handle).toArray());
   const f = randn([5, 7]);
   assert.deepEqual(F.silu(f).toArray(), t('aten::silu', f.handle).toArray());
+});
+
+for (const [name, shape, channelsLast] of [['channels_last [4, 24, 9, 11]', [4, 24, 9, 11], true], ['contiguous [70001]', [70001], false]] as const) {
+  test(`relu6 on bfloat16 (${name}): values and gradient equal float32 hardtanh's exactly, 0 and 6 included`, (tt) => {
+    manualSeed(13);
+    const base = sample([...shape]);
+    // Boundaries and their neighbours: 0 and 6 take no gradient, as in hardtanh_backward.
+    const edges = [0, -0, 6, 5.96875, 6.03125, 0.0078125, -0.0078125];
+    const flat = base.contiguous().toArray();
+    edges.forEach((v, i) => { flat[3 + i * 11] = v; });
+    const fixed = tensor(flat, { shape: [...shape] }).bfloat16();
+    const x = (channelsLast ? fixed.channelsLast() : fixed).requiresGrad_();
+    const g = channelsLast ? sample([...shape]).channelsLast() : sample([...shape]);
+    const y = F.relu6(x);
+    y.backward(g);
+    const xs = x.detach();
+    if (channelsLast) assert.ok(y.isContiguous('channels_last') && x.grad!.isContiguous('channels_last'), 'the layout is kept');
+    assert.equal(assertWithinUlps(y, t('aten::hardtanh', xs.float().handle, 0, 6).bfloat16(), 0, 'relu6'), 0);
+    assert.equal(assertWithinUlps(x.grad!, t('aten::hardtanh_backward', g.float().handle, xs.float().handle, 0, 6).bfloat16(), 0, 'relu6 gradient'), 0);
+    // clamp's gradient (what bfloat16 ReLU6 was before) passes at exactly 0 and 6 too.
+    const [ours, clamp] = [x.grad!, F.where(t('aten::logical_and', xs.ge(0).handle, xs.le(6).handle), g, 0)].map((v) => v.float().toArray());
+    const at = xs.float().toArray();
+    const differ = ours.flatMap((v, i) => (Object.is(v, clamp[i]) || (v === clamp[i]) ? [] : [at[i]]));
+    assert.ok(differ.length > 0 && differ.every((v) => v === 0 || v === 6), `clamp's gradient differs at x = ${differ}`);
+    tt.diagnostic(`${x.numel()} elements; clamp's gradient differs in ${differ.length}, at x = 0 or 6`);
+  });
+}
+
+test('relu6 on a bfloat16 view that is not dense is clamp(x, 0, 6); on float32 it is hardtanh', () => {
+  manualSeed(14);
+  const x = sample([6, 10]).transpose(0, 1);
+  assert.deepEqual(F.relu6(x).toArray(), t('aten::clamp', x.handle, 0, 6).toArray());
+  const f = randn([5, 7]).mul(5);
+  assert.deepEqual(F.relu6(f).toArray(), t('aten::hardtanh', f.handle, 0, 6).toArray());
 });
