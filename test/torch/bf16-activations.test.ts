@@ -46,23 +46,33 @@ function sample(shape: number[]): Tensor {
   return tensor(values, { shape }).bfloat16();
 }
 
-for (const [name, shape, channelsLast] of [['channels_last [4, 24, 9, 11]', [4, 24, 9, 11], true], ['contiguous [70001]', [70001], false]] as const) {
+/** The layouts each kernel is checked on: a channels_last 4-d tensor and a long contiguous one. */
+const CASES = [['channels_last [4, 24, 9, 11]', [4, 24, 9, 11], true], ['contiguous [70001]', [70001], false]] as const;
+
+/**
+ * Runs `f` forward on `base` (in the case's layout) and backward from a sampled gradient; checks
+ * that the output and the input's gradient keep the layout.
+ */
+function forwardBackward(f: (x: Tensor) => Tensor, base: Tensor, channelsLast: boolean): { y: Tensor; xs: Tensor; g: Tensor; grad: Tensor } {
+  const x = (channelsLast ? base.channelsLast() : base).requiresGrad_();
+  const g = channelsLast ? sample(base.shape).channelsLast() : sample(base.shape);
+  const y = f(x);
+  y.backward(g);
+  if (channelsLast) assert.ok(y.isContiguous('channels_last') && x.grad!.isContiguous('channels_last'), 'the layout is kept');
+  return { y, xs: x.detach(), g, grad: x.grad! };
+}
+
+for (const [name, shape, channelsLast] of CASES) {
   test(`silu on bfloat16 (${name}): values and gradient within one bfloat16 ulp of float32's rounded once`, (tt) => {
     manualSeed(11);
-    const base = sample([...shape]);
-    const x = (channelsLast ? base.channelsLast() : base).requiresGrad_();
-    const g = channelsLast ? sample([...shape]).channelsLast() : sample([...shape]);
-    const y = F.silu(x);
-    y.backward(g);
-    const xs = x.detach();
-    if (channelsLast) assert.ok(y.isContiguous('channels_last') && x.grad!.isContiguous('channels_last'), 'the layout is kept');
+    const { y, xs, g, grad } = forwardBackward(F.silu, sample([...shape]), channelsLast);
     const dy = assertWithinUlps(y, t('aten::silu', xs.float().handle).bfloat16(), 1, 'silu');
-    const dg = assertWithinUlps(x.grad!, t('aten::silu_backward', g.float().handle, xs.float().handle).bfloat16(), 1, 'silu gradient');
-    tt.diagnostic(`${x.numel()} elements against float32 rounded once: ${dy} values and ${dg} gradients one ulp off`);
-    assert.ok(dy <= x.numel() / 100 && dg <= x.numel() / 100, 'off by one ulp only at rare ties');
+    const dg = assertWithinUlps(grad, t('aten::silu_backward', g.float().handle, xs.float().handle).bfloat16(), 1, 'silu gradient');
+    tt.diagnostic(`${xs.numel()} elements against float32 rounded once: ${dy} values and ${dg} gradients one ulp off`);
+    assert.ok(dy <= xs.numel() / 100 && dg <= xs.numel() / 100, 'off by one ulp only at rare ties');
     const differ = (a: Tensor, b: Tensor): number => a.float().ne(b.float()).sum().item();
     tt.diagnostic(`libtorch's own bfloat16 kernels differ from ours in ${differ(y, t('aten::silu', xs.handle))} values and ` +
-      `${differ(x.grad!, t('aten::silu_backward', g.handle, xs.handle))} gradients`);
+      `${differ(grad, t('aten::silu_backward', g.handle, xs.handle))} gradients`);
   });
 }
 
@@ -75,29 +85,22 @@ test('silu on a bfloat16 view that is not dense, and on float32, is aten::silu i
   assert.deepEqual(F.silu(f).toArray(), t('aten::silu', f.handle).toArray());
 });
 
-for (const [name, shape, channelsLast] of [['channels_last [4, 24, 9, 11]', [4, 24, 9, 11], true], ['contiguous [70001]', [70001], false]] as const) {
+for (const [name, shape, channelsLast] of CASES) {
   test(`relu6 on bfloat16 (${name}): values and gradient equal float32 hardtanh's exactly, 0 and 6 included`, (tt) => {
     manualSeed(13);
-    const base = sample([...shape]);
     // Boundaries and their neighbours: 0 and 6 take no gradient, as in hardtanh_backward.
     const edges = [0, -0, 6, 5.96875, 6.03125, 0.0078125, -0.0078125];
-    const flat = base.contiguous().toArray();
+    const flat = sample([...shape]).float().contiguous().toArray();
     edges.forEach((v, i) => { flat[3 + i * 11] = v; });
-    const fixed = tensor(flat, { shape: [...shape] }).bfloat16();
-    const x = (channelsLast ? fixed.channelsLast() : fixed).requiresGrad_();
-    const g = channelsLast ? sample([...shape]).channelsLast() : sample([...shape]);
-    const y = F.relu6(x);
-    y.backward(g);
-    const xs = x.detach();
-    if (channelsLast) assert.ok(y.isContiguous('channels_last') && x.grad!.isContiguous('channels_last'), 'the layout is kept');
+    const { y, xs, g, grad } = forwardBackward(F.relu6, tensor(flat, { shape: [...shape] }).bfloat16(), channelsLast);
     assert.equal(assertWithinUlps(y, t('aten::hardtanh', xs.float().handle, 0, 6).bfloat16(), 0, 'relu6'), 0);
-    assert.equal(assertWithinUlps(x.grad!, t('aten::hardtanh_backward', g.float().handle, xs.float().handle, 0, 6).bfloat16(), 0, 'relu6 gradient'), 0);
+    assert.equal(assertWithinUlps(grad, t('aten::hardtanh_backward', g.float().handle, xs.float().handle, 0, 6).bfloat16(), 0, 'relu6 gradient'), 0);
     // clamp's gradient (what bfloat16 ReLU6 was before) passes at exactly 0 and 6 too.
-    const [ours, clamp] = [x.grad!, F.where(t('aten::logical_and', xs.ge(0).handle, xs.le(6).handle), g, 0)].map((v) => v.float().toArray());
+    const [ours, clamp] = [grad, F.where(t('aten::logical_and', xs.ge(0).handle, xs.le(6).handle), g, 0)].map((v) => v.float().toArray());
     const at = xs.float().toArray();
     const differ = ours.flatMap((v, i) => (Object.is(v, clamp[i]) || (v === clamp[i]) ? [] : [at[i]]));
     assert.ok(differ.length > 0 && differ.every((v) => v === 0 || v === 6), `clamp's gradient differs at x = ${differ}`);
-    tt.diagnostic(`${x.numel()} elements; clamp's gradient differs in ${differ.length}, at x = 0 or 6`);
+    tt.diagnostic(`${xs.numel()} elements; clamp's gradient differs in ${differ.length}, at x = 0 or 6`);
   });
 }
 
