@@ -2,6 +2,7 @@
 import { Tensor, t } from './tensor.js';
 import { callOp } from './dispatch.js';
 import { TorchError } from './errors.js';
+import { tidy } from './scope.js';
 import type { Handle } from './native.js';
 
 type Pair = number | [number, number];
@@ -34,7 +35,17 @@ export function batchNorm(
   return t('aten::batch_norm', x.handle, h(weight), h(bias), h(runningMean), h(runningVar), training, momentum, eps, true);
 }
 
+/**
+ * Layer normalisation over the last dims (normalizedShape) of x [*, ...normalizedShape], with
+ * weight and bias of normalizedShape (Ba et al. 2016; PyTorch's F.layer_norm). A bfloat16 CPU
+ * input with float32 weight (autocast's bfloat16 activations, float32 parameters) is normalised in
+ * float32 and rounded back to bfloat16 once, as PyTorch 2.x's mixed-dtype CPU kernel computes it:
+ * libtorch 1.13 throws for that mix, and its CPU autocast leaves layer_norm uncast.
+ */
 export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  if (x.dtype === 'bfloat16' && x.device === 'cpu' && weight?.dtype === 'float32') {
+    return tidy(() => t('aten::layer_norm', x.float().handle, normalizedShape, h(weight), h(bias), eps, true).bfloat16());
+  }
   return t('aten::layer_norm', x.handle, normalizedShape, h(weight), h(bias), eps, true);
 }
 
