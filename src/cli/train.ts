@@ -318,7 +318,7 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   }
   if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
   // --frozen-bn over batch norm that never saw data trains it instead; the first run decides, for its resumes too.
-  if (a.frozenBn && !resumed) {
+  if (a.frozenBn && a.freezeEpochs > 0 && !resumed) {
     settings.plan.frozenBn = !learn.bodyNormStatsUntrained();
     if (!settings.plan.frozenBn) log(UNTRAINED_NORMS_NOTE);
   }
@@ -366,9 +366,13 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   const plan = fineTunePlan(a.epochs, { baseLr, freezeEpochs: a.freezeEpochs, freezeBn: a.frozenBn && settings.plan.frozenBn !== false },
     [...settings.plan.extend, ...(resumed?.more ? [resumed.more] : [])]);
   if (a.progressive) {
-    const resize = new ProgressiveResize(dls.train, a.progressive[0], a.progressive[1], plan.reduce((n, p) => n + p.nEpoch, 0));
+    // The schedule spans the first run's epochs; epochs added by --epochs +N train at MAX.
+    const [min, max] = a.progressive;
+    const resize = new ProgressiveResize(dls.train, min, max, a.freezeEpochs + a.epochs);
     learn.addCallback(resize);
-    log(`Progressive resizing: training at ${resize.sizes.join(', ')} px, validation at ${a.progressive[1]} px`);
+    const added = plan.reduce((n, p) => n + p.nEpoch, 0) - resize.epochs;
+    log(`Progressive resizing: training at ${resize.sizes.join(', ')} px${added > 0 ? `, then ${max} px in the ${added} epoch${added === 1 ? '' : 's'} added` : ''}, ` +
+      `validation at ${max} px`);
   }
   let resume: { fit: number; start: ReturnType<typeof resumeFrom> } | undefined;
   if (resumed) {

@@ -51,6 +51,7 @@ test('ProgressiveResize: each epoch trains at its scheduled size with augmentati
   learn.addCallback(new ProgressiveResize(dls.train, 32, 64, 3)).addCallback(watch);
   await learn.fitOneCycle(3, 1e-3);
   assert.deepEqual(seen.train, [32, 48, 64]);
+  assert.equal((learn.callbacks.find((c) => c instanceof ProgressiveResize) as ProgressiveResize | undefined)?.sizeAt(7), 64, 'epochs past the schedule train at MAX');
   assert.deepEqual(seen.valid, [64, 64, 64]);
   const full = AUG_DEFAULTS.maxRotate;
   assert.deepEqual(seen.rotate.map((r) => +(r / full).toFixed(6)), [32, 48, 64].map((s) => +progressiveMagnitude(s, 32, 64).toFixed(6)));

@@ -246,6 +246,9 @@ test('Ctrl-C while the results are written exits 130; --resume writes them witho
 
 test('--frozen-bn on random weights: the run says their batch norm has no statistics to freeze, trains it in the frozen epoch, and settings.json keeps that for --resume', () => {
   const out = path.join(dir, 'frozen-bn');
+  const none = visiontune(['train', data, ...RUN, '--epochs', '1', '--freeze-epochs', '0', '--frozen-bn', '--out', `${out}-unfrozen`]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.doesNotMatch(none.stdout, /no running statistics/, 'no frozen epochs, nothing to say');
   const r = visiontune(['train', data, ...RUN, '--epochs', '1', '--frozen-bn', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.split('\n').filter((l) => l === UNTRAINED_NORMS_NOTE).length, 1, r.stdout);
@@ -256,6 +259,17 @@ test('--frozen-bn on random weights: the run says their batch norm has no statis
   assert.equal(more.code, 0, more.stderr);
   assert.doesNotMatch(more.stdout, /no running statistics/);
   assert.equal(csvRows(path.join(out, 'results.csv')).length, 3);
+});
+
+test('--progressive spans the first run\'s epochs: --resume … --epochs +2 trains the added ones at MAX', () => {
+  const out = path.join(dir, 'progressive');
+  const r = visiontune(['train', data, ...SMALL, '--bs', '8', '--freeze-epochs', '1', '--epochs', '1', '--progressive', '16:32', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Progressive resizing: training at 16, 32 px, validation at 32 px$/m);
+  const more = visiontune(['train', '--resume', out, '--epochs', '+2']);
+  assert.equal(more.code, 0, more.stderr);
+  assert.match(more.stdout, /^Progressive resizing: training at 16, 32 px, then 32 px in the 2 epochs added, validation at 32 px$/m);
+  assert.equal(csvRows(path.join(out, 'results.csv')).length, 4);
 });
 
 test('a resumed run says where it goes on: mid-epoch, at an epoch\'s validation, after the last epoch', () => {
