@@ -181,8 +181,15 @@ export function overTrainingEpoch(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 
 /** A sentence on over-training for the end of a run. */
 export function overTrainingSummary(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[]): string {
   const at = overTrainingEpoch(rows);
-  if (at === null) return 'No sign of over-training: valid loss never rose while train loss fell.';
-  const best = rows.reduce((a, b) => (b.valid_loss < a.valid_loss ? b : a));
+  const best = rows.reduce((a, b) => (b.valid_loss < a.valid_loss ? b : a), rows[0]);
+  if (at === null) {
+    if (!best || best === rows[rows.length - 1]) return 'No sign of over-training: the last epoch has the best valid loss.';
+    const last = rows[rows.length - 1];
+    return last.train_loss >= best.train_loss
+      ? `No sign of over-training: valid loss was best at epoch ${best.epoch}, and train loss has not fallen below that epoch's since ` +
+        '(worse on both is not over-training).'
+      : `No sign of over-training: valid loss did not rise after its best, at epoch ${best.epoch}.`;
+  }
   return `Over-training from epoch ${at}: valid loss turned up while train loss kept falling; ` +
     `the best valid loss was ${best.valid_loss.toFixed(6)} at epoch ${best.epoch}.`;
 }

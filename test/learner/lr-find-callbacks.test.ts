@@ -102,7 +102,11 @@ test('the over-training detector names the epoch where valid loss turned up as t
   assert.equal(overTrainingEpoch([row(0, 1.2, 1.0), row(1, 0.9, 1.3), row(2, 0.7, 0.6)]), null);
   // Valid loss rising while train loss also rises is not over-training either.
   assert.equal(overTrainingEpoch([row(0, 1.2, 1.0), row(1, 1.3, 1.1)]), null);
-  assert.match(overTrainingSummary(rows.slice(0, 3)), /No sign of over-training/);
+  assert.match(overTrainingSummary(rows.slice(0, 3)), /^No sign of over-training: the last epoch has the best valid loss\.$/);
+  // Valid loss rose after the frozen epoch while train loss fell, but never below the frozen epoch's: the sentence says so.
+  const worse = [row(0, 1.97, 1.33), row(1, 3.22, 2.27), row(2, 2.71, 3.24), row(3, 2.82, 5.07)];
+  assert.equal(overTrainingEpoch(worse), null);
+  assert.match(overTrainingSummary(worse), /^No sign of over-training: valid loss was best at epoch 0, and train loss has not fallen below that epoch's since/);
   // The first unfrozen epoch's train loss bumps above the frozen epoch's; valid loss rises from there on.
   const unfrozen = [row(0, 1.0, 0.70), row(1, 1.09, 0.77), row(2, 0.77, 1.03), row(3, 0.70, 1.12), row(4, 0.66, 1.12)];
   assert.equal(overTrainingEpoch(unfrozen), 1);
