@@ -48,7 +48,7 @@ import { labelCheck, type LabelSuspectFile } from '../health/label-check.js';
 import { initProcessGroup, distEnv, DistributedDataParallel, DistributedSampler, watchLauncher, convertSyncBatchNorm, revertSyncBatchNorm,
   type ProcessGroup } from '../distributed/index.js';
 import { CancelFitException, type BatchInfo } from '../learner/events.js';
-import { UNTRAINED_NORMS_NOTE, type Learner } from '../learner/learner.js';
+import type { Learner } from '../learner/learner.js';
 
 export interface TrainArgs {
   data: string;
@@ -318,10 +318,7 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   }
   if (resumed) checkSameData(settings.data as DatasetSummary | undefined, dls.summary, a.data, log);
   // --frozen-bn over batch norm that never saw data trains it instead; the first run decides, for its resumes too.
-  if (a.frozenBn && a.freezeEpochs > 0 && !resumed) {
-    settings.plan.frozenBn = !learn.bodyNormStatsUntrained();
-    if (!settings.plan.frozenBn) log(UNTRAINED_NORMS_NOTE);
-  }
+  if (a.frozenBn && a.freezeEpochs > 0 && !resumed) settings.plan.frozenBn = learn.hasNormStatsToFreeze();
   // Every rank checks (rank 0 alone prints): the others would otherwise wait in their first collective, past its timeout on a large set.
   const trainingSuspects = a.labelCheck && !resumed ? await checkTrainingLabels(learn, a.labelCheck, a.seed, log) : null;
   // The run folder is made once the data and the model are ready: a run that cannot start leaves none.

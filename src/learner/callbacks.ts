@@ -182,9 +182,9 @@ export function overTrainingEpoch(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 
 export function overTrainingSummary(rows: Pick<EpochRow, 'epoch' | 'train_loss' | 'valid_loss'>[]): string {
   const at = overTrainingEpoch(rows);
   const best = rows.reduce((a, b) => (b.valid_loss < a.valid_loss ? b : a), rows[0]);
+  const last = rows[rows.length - 1];
   if (at === null) {
-    if (!best || best === rows[rows.length - 1]) return 'No sign of over-training: the last epoch has the best valid loss.';
-    const last = rows[rows.length - 1];
+    if (!best || best === last) return 'No sign of over-training: the last epoch has the best valid loss.';
     return last.train_loss >= best.train_loss
       ? `No sign of over-training: valid loss was best at epoch ${best.epoch}, and train loss has not fallen below that epoch's since ` +
         '(worse on both is not over-training).'

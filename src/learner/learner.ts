@@ -323,7 +323,7 @@ export class Learner {
       const p = plan[i];
       this.planFit = i;
       // Batch norm whose statistics were never estimated has none to freeze (see bodyNormStatsUntrained).
-      const freezeBn = Boolean(p.freezeBn) && (i === resume?.fit || !this.#untrainedNormsNoted());
+      const freezeBn = Boolean(p.freezeBn) && (i === resume?.fit || this.hasNormStatsToFreeze());
       if (p.frozen) this.freezeTo(-1, this.options.trainBn && !freezeBn);
       else this.unfreeze();
       const cbs: Callback[] = [];
@@ -355,11 +355,11 @@ export class Learner {
       && m.getTensor('running_var')!.sub(1).abs().max().item() === 0));
   }
 
-  /** bodyNormStatsUntrained, saying so in the log when it holds. */
-  #untrainedNormsNoted(): boolean {
-    if (!this.bodyNormStatsUntrained()) return false;
+  /** Whether freezeBn has batch-norm statistics to freeze: false, saying UNTRAINED_NORMS_NOTE in the log, where bodyNormStatsUntrained. */
+  hasNormStatsToFreeze(): boolean {
+    if (!this.bodyNormStatsUntrained()) return true;
     this.log(UNTRAINED_NORMS_NOTE);
-    return true;
+    return false;
   }
 
   /** Returns the mean loss and metrics over a loader (weighted by batch size), in eval mode, through the validation events; NaN for an empty one. */
