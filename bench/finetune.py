@@ -19,12 +19,11 @@ amp = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(c.get('amp'))
 fmt = torch.channels_last if c.get('channels_last') else torch.contiguous_format
 torch.set_num_threads(c['threads'])
 torch.manual_seed(c['seed'])
-classes = sorted(d for d in os.listdir(c['data']) if not d.startswith('.'))
-items = [(os.path.join(c['data'], k, f), i) for i, k in enumerate(classes) for f in sorted(os.listdir(os.path.join(c['data'], k)))]
-g = torch.Generator().manual_seed(c['seed'])
-perm = torch.randperm(len(items), generator=g).tolist()
-n_valid = int(len(items) * 0.2)
-valid, train = [items[i] for i in perm[:n_valid]], [items[i] for i in perm[n_valid:]]
+# The folder is split already (data/train/<class>/, data/valid/<class>/), as visiontune reads it.
+classes = sorted(d for d in os.listdir(os.path.join(c['data'], 'train')) if not d.startswith('.'))
+def listed(split):
+    return [(os.path.join(c['data'], split, k, f), i) for i, k in enumerate(classes) for f in sorted(os.listdir(os.path.join(c['data'], split, k)))]
+train, valid = listed('train'), listed('valid')
 
 def presize(path):
     img = ImageOps.exif_transpose(Image.open(path)).convert('RGB')

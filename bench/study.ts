@@ -1,6 +1,7 @@
 // The study benchmark: the seed's study — efficientnet_v2_s fine-tuned on ten classes of
-// generated photos, one frozen epoch then unfrozen ones — three ways, on the same folder and
-// initial weights (seeded random ones: no downloads), at the same thread count:
+// generated photos, one frozen epoch then unfrozen ones — three ways, on the same folder, split
+// (the same 20% of each class to validation) and initial weights (seeded random ones: no
+// downloads), at the same thread count:
 //   (a) fastai's recipe written in PyTorch (bench/finetune.py), as the reference;
 //   (b) `visiontune train` with its defaults;
 //   (c) `visiontune train --precision auto --frozen-bn --progressive MIN:SIZE` (the fast options).
@@ -10,7 +11,7 @@
 // Default: a small study (400 images, 1 + 2 epochs, 160 px) that runs in minutes; BENCH_FULL=1
 // runs the full one (2,300 images: 1,840 train / 460 valid, 1 + 5 epochs, 224 px). Environment:
 // BENCH_IMAGES, BENCH_EPOCHS, BENCH_SIZE, BENCH_BS (32) override either; BENCH_SIDES (a,b,c)
-// chooses the sides to run.
+// chooses the sides to run; BENCH_SEED (0) seeds every side's head, batch order and augmentation.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,7 +31,7 @@ const ARCH = 'efficientnet_v2_s';
 const CLASSES = 10;
 const c = {
   arch: ARCH, images: env('BENCH_IMAGES', '400', '2300'), size: env('BENCH_SIZE', '160', '224'), bs: env('BENCH_BS', '32', '32'),
-  freeze_epochs: 1, epochs: env('BENCH_EPOCHS', '2', '5'), threads: getNumThreads(), seed: 0, lr: 2e-3,
+  freeze_epochs: 1, epochs: env('BENCH_EPOCHS', '2', '5'), threads: getNumThreads(), seed: Number(process.env.BENCH_SEED ?? '0'), lr: 2e-3,
 };
 // The EfficientNetV2 paper's progression for this model starts at 128 of 300 px; here 128 of 224, scaled for other sizes.
 const minSize = Math.max(PROGRESSIVE_MULTIPLE, Math.round((c.size * 128) / 224 / PROGRESSIVE_MULTIPLE) * PROGRESSIVE_MULTIPLE);
@@ -43,7 +44,7 @@ try {
   const { data, weights } = await writeStudyInputs(dir, ARCH, c.images, CLASSES);
   console.log(`study benchmark${full ? '' : ' (small; BENCH_FULL=1 for the full study)'}: ${ARCH} from seeded random weights, ` +
     `${c.images} generated photos in ${CLASSES} classes (80% train), item ${itemSize} px → ${c.size} px, batch ${c.bs}, ` +
-    `${c.freeze_epochs} frozen + ${c.epochs} unfrozen epochs, ${c.threads} threads`);
+    `${c.freeze_epochs} frozen + ${c.epochs} unfrozen epochs, ${c.threads} threads, seed ${c.seed}`);
 
   const python = (): Result => {
     const started = performance.now();
@@ -54,7 +55,7 @@ try {
     const json = path.join(dir, `${name}.json`);
     const started = performance.now();
     run(process.execPath, [cli, 'train', data, '--arch', ARCH, '--weights', weights, '--epochs', String(c.epochs), '--freeze-epochs', String(c.freeze_epochs),
-      '--size', String(c.size), '--item-size', String(itemSize), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', '0',
+      '--size', String(c.size), '--item-size', String(itemSize), '--bs', String(c.bs), '--lr', String(c.lr), '--seed', String(c.seed),
       '--threads', String(c.threads), '--device', 'cpu', '--out', path.join(dir, name), '--json', json, ...extra]);
     const seconds = (performance.now() - started) / 1000;
     const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number; seconds: number }[] };
