@@ -45,6 +45,7 @@ export class Recorder implements Callback {
   /** The row afterEpoch made last. */
   lastRow: EpochRow | null = null;
   #epochStart = 0;
+  #headerLogged = false;
   #validLoss = 0;
   #validSums: number[] = [];
   #validN = 0;
@@ -108,19 +109,20 @@ export class Recorder implements Callback {
       epoch: this.history.length, train_loss: this.smoothed, valid_loss: this.valid.loss, ...this.valid.metrics,
       time: (performance.now() - this.#epochStart) / 1000,
     } as EpochRow;
-    if (this.history.length === 0) this.#logHeader(learn);
+    if (!this.#headerLogged) this.#logHeader(learn);
     this.history.push(row);
     this.lastRow = row;
     this.#logRow(learn, row);
   }
 
-  /** Prints the table so far: the header and every row (as a resumed run starts). */
+  /** Prints the table so far: the header and every row (as a resumed run starts); the rows to come follow it. */
   logTable(learn: Learner): void {
     this.#logHeader(learn);
     for (const row of this.history) this.#logRow(learn, row);
   }
 
   #logHeader(learn: Learner): void {
+    this.#headerLogged = true;
     learn.log(learn.columns.map((c) => c.padEnd(Math.max(c.length, 8))).join('  ').trimEnd());
   }
 

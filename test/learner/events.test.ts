@@ -120,3 +120,16 @@ test('issue 12: lrFind on the event loop records the same sweep as the old loop,
   assert.deepEqual([r.lrs.length, steps], [8, 4], 'eight batches, one step per pair');
   assert.deepEqual(accumulating.history, [], 'lr_find leaves no row in the table');
 });
+
+test('the table has one header: a run resumed in its first epoch prints it (logTable), and the epoch\'s row follows without another', async () => {
+  const lines: string[] = [];
+  const learn = tiny({ log: (line) => lines.push(line) });
+  learn.recorder.logTable(learn);
+  assert.deepEqual(lines, ['epoch     train_loss  valid_loss  error_rate  time']);
+  await learn.fitOneCycle(1, 1e-3);
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.match(lines[1], /^0\s+\d+\.\d{6}\s+\d+\.\d{6}\s+\d\.\d{6}\s+\d\d:\d\d$/);
+  const fresh: string[] = [];
+  await tiny({ log: (line) => fresh.push(line) }).fitOneCycle(1, 1e-3);
+  assert.deepEqual(fresh.map((l) => l.split(/\s+/)[0]), ['epoch', '0']);
+});
