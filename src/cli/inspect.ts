@@ -18,19 +18,21 @@ import { prepare } from './prepare.js';
 import { printInterpretation } from './report.js';
 import { DEFAULT_VALID_PCT, DEFAULT_SEED } from '../data/defaults.js';
 import type { TrainArgs } from './train.js';
-import { cliDevice } from './device.js';
+import { cliDevice, cliPrecision } from './device.js';
 import { DEFAULT_DEVICE } from '../learner/defaults.js';
 
-export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads' | 'out' | 'device'>;
+export type LrFindArgs = Pick<TrainArgs, 'data' | 'arch' | 'weights' | 'size' | 'itemSize' | 'bs' | 'validPct' | 'seed' | 'threads' | 'out' | 'device' | 'precision'>;
 
-/** Runs lr_find; prints the suggestions; writes lr_find.csv and lr_find.png into `out` (default a new runs/lr_find, runs/lr_find2…). */
+/** Runs lr_find (in --precision, as `train --lr auto` does); prints the suggestions; writes lr_find.csv and lr_find.png into `out` (default a new runs/lr_find, runs/lr_find2…). */
 export async function lrFindCommand(a: LrFindArgs, out: (s: string) => void,
   onDownload?: (bytes: number, total: number | null) => void): Promise<LrFindResult> {
   if (a.out !== undefined) {
     await assertOutputDir(a.out, a.data);
     if (hasContent(a.out)) throw new UsageError(`--out ${a.out} already holds files: give a new or empty folder for the pictures and the report`);
   }
-  const { learn } = await prepare({ ...a, precision: 'fp32', device: cliDevice(a.device ?? DEFAULT_DEVICE, out) }, out, [], onDownload);
+  // In the precision train would run in: `train --lr auto` runs this same sweep.
+  const device = cliDevice(a.device ?? DEFAULT_DEVICE, out);
+  const { learn } = await prepare({ ...a, precision: cliPrecision(a.precision, device, out), device }, out, [], onDownload);
   const r = await lrFind(learn);
   const dir = a.out ?? await newRunDir('lr_find');
   await makeOutputDir(dir);

@@ -62,7 +62,8 @@ const RUNNERS: Record<string, (p: Parsed, out: Out) => Promise<void>> = {
   'lr-find': async ({ values: v, positionals }, out) => {
     const { lrFindCommand } = await import('./inspect.js');
     await withDownloadProgress((onProgress) => lrFindCommand({
-      data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: v.out as string | undefined, size: num(v.size), device: str(v.device), ...dataArgs(v),
+      data: positionals[0], arch: str(v.arch), weights: str(v.weights), out: v.out as string | undefined, size: num(v.size), device: str(v.device),
+      precision: v.precision as PrecisionChoice, ...dataArgs(v),
     }, out, onProgress));
   },
   check: async ({ values: v, positionals }, out) => {

@@ -214,7 +214,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'lr-find', args: ['data'], argsError: 'lr-find: give one data folder (class folders inside)',
     summary: ["fastai's learning-rate finder: the four suggestions, lr_find.csv and lr_find.png in --out"],
-    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.device, F.threads, F.lrFindOut],
+    flags: [F.arch, F.weights, F.size, F.itemSize, F.bs, F.validPct, F.seed, F.precision, F.device, F.threads, F.lrFindOut],
   },
   {
     name: 'check', args: ['data'], argsError: 'check: give one data folder (class folders inside)',

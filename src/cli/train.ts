@@ -20,7 +20,7 @@ import type { Callback } from '../learner/events.js';
 import { formatTime } from '../learner/recorder.js';
 import { fineTunePlan } from '../learner/schedule.js';
 import { ProgressiveResize } from '../learner/progressive.js';
-import { choosePrecision, type PrecisionChoice } from '../learner/precision.js';
+import type { PrecisionChoice } from '../learner/precision.js';
 import { SaveCheckpoint, readCheckpoint, resumeFrom, saveCheckpoint, type CheckpointPosition } from '../learner/checkpoint.js';
 import type { Balance } from '../data/balance.js';
 import { tidy, tensor, getNumThreads, libtorchVersion, type Tensor } from '../torch/index.js';
@@ -40,7 +40,7 @@ import { diagnosisSentences, writeRunOutputs, type RunResults } from '../run/rep
 import { writeLrFind } from '../run/pictures.js';
 import { VERSION } from '../version.js';
 import { UsageError, InterruptedError, batchSplitError, report } from './errors.js';
-import { cliDevice } from './device.js';
+import { cliDevice, cliPrecision } from './device.js';
 import { DEFAULT_DEVICE } from '../learner/defaults.js';
 import { prepare } from './prepare.js';
 import { printInterpretation, printLabelSuspects } from './report.js';
@@ -113,16 +113,6 @@ export interface ResumeArgs {
   saveEvery?: number;
   json?: string;
   quiet?: boolean;
-}
-
-/** Returns fn's result; a TypeError it throws (a bad combination of options) becomes a UsageError. */
-function usage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof TypeError) throw new UsageError(e.message);
-    throw e;
-  }
 }
 
 /** settings.json: every option after defaults, the plan as it stands, the data, the versions and the machine. */
@@ -261,7 +251,8 @@ function exitOnSignal(sig: NodeJS.Signals, how: string): never {
 /** Exits at once for a signal that came before the fit began (`left`: what the run folder holds). */
 const stopBeforeFit = (sig: NodeJS.Signals, left: string): never => exitOnSignal(sig, ` before training began; nothing was trained: ${left}`);
 
-const asItWas = (dir: string): string => `${dir} is as it was: resume it again with visiontune train --resume ${dir}`;
+const asItWas = (dir: string, resumed: Resumed): string =>
+  `${dir} is as it was: resume it again with visiontune train --resume ${dir}${resumed.more ? ` --epochs +${resumed.more}` : ''}`;
 
 // The study itself, new or resumed, in `dir`. One handler takes SIGINT and SIGTERM for the whole
 // run and does what its stage says: before the fit (loading the data, the label check, lr_find)
@@ -271,7 +262,7 @@ async function runTraining(settings: RunSettings, outDir: string | null, resumed
   a: TrainArgs, out: Log, onDownload: ((bytes: number, total: number | null) => void) | undefined, signals: Signals,
   dist: ProcessGroup | null = null, claim: (dir: string) => void = () => undefined): Promise<RunResults> {
   const interrupts: Interrupts = {
-    on: (sig) => stopBeforeFit(sig, resumed && outDir ? asItWas(outDir) : 'nothing was saved'),
+    on: (sig) => stopBeforeFit(sig, resumed && outDir ? asItWas(outDir, resumed) : 'nothing was saved'),
   };
   const handler = (sig: NodeJS.Signals): void => interrupts.on(sig);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) signals.on(sig, handler);
@@ -305,10 +296,8 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
   const device = dist && deviceSpec === 'auto' ? 'cpu' : cliDevice(deviceSpec, log);
   if (dist && device !== 'cpu') throw new UsageError('--nproc trains on the CPU (Gloo); several GPUs (NCCL) are not built yet: give --device cpu or leave out --nproc');
   settings.machine.device = device;
-  const cuda = device.startsWith('cuda');
-  const { precision, reason } = usage(() => choosePrecision(a.precision, { cuda }));
+  const precision = cliPrecision(a.precision, device, log);
   settings.machine.precision = precision;
-  if (a.precision !== 'fp32') log(`Precision: ${precision === 'fp32' ? 'fp32' : `${precision} autocast`} (${reason})`);
   const { dls, learn, duplicates } = await prepare({ ...a, precision, device, bs: a.bs / world, weights: resumed ? 'none' : a.weights }, log, callbacks, onDownload,
     { weightsFromCheckpoint: Boolean(resumed) });
   const ddp = dist ? shardAndSync(learn, dist, Boolean(a.syncBn), a.data, dls) : null;
@@ -330,7 +319,7 @@ async function trainAndReport(settings: RunSettings, outDir: string | null, resu
     // Until the fit begins, a stop takes back what this run wrote: a folder it made goes.
     interrupts.on = (sig) => {
       if (made) rmSync(dir, { recursive: true, force: true });
-      stopBeforeFit(sig, resumed ? asItWas(dir) : made ? `removed the run folder ${dir}` : `${dir} holds this run's settings only`);
+      stopBeforeFit(sig, resumed ? asItWas(dir, resumed) : made ? `removed the run folder ${dir}` : `${dir} holds this run's settings only`);
     };
     // --exist-ok into an earlier run's folder: its models, checkpoint and pictures go, so none is taken for this run's.
     if (!resumed) for (const name of Object.values(RUN_FILES)) rmSync(file(name), { force: true });

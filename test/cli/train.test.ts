@@ -52,6 +52,9 @@ test('lr-find prints the four suggestions and writes the curve and its plot', ()
   for (const name of ['valley', 'minimum', 'steep', 'slide']) assert.match(r.stdout, new RegExp(`^${name}\\s+\\d\\.\\d\\de[-+]\\d+$`, 'm'));
   assert.ok(readFileSync(path.join(out, 'lr_find.csv'), 'utf8').startsWith('lr,loss\n'));
   assert.deepEqual([...readFileSync(path.join(out, 'lr_find.png')).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  // It sweeps in the precision train would use (auto by default), and says which.
+  assert.match(r.stdout, /^Precision: (bf16 autocast|fp32) \(auto: this CPU has/m);
+  assertOneLineError(visiontune(['lr-find', data, ...SMALL, '--precision', 'fp16', '--out', path.join(dir, 'lr16')]), 2, /--precision fp16 needs a CUDA device/);
 });
 
 test('train errors are one line: missing folder, unknown arch, bad weights file, no images, one class only, bad flag', () => {

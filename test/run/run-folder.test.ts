@@ -282,6 +282,14 @@ test('a resumed run says where it goes on: mid-epoch, at an epoch\'s validation,
 test('issue 13: --resume RUN_DIR --epochs +2 appends 2 rows and keeps or improves the valid loss', async () => {
   const run = path.join(dir, 'whole');
   const before = csvRows(path.join(run, 'results.csv'));
+  // Ctrl-C while the data loads: nothing changes, and the line gives the command again, +2 included.
+  const { done } = spawnCli(['train', '--resume', run, '--epochs', '+2'], (line, child) => {
+    if (/^Precision:/.test(line)) child.kill('SIGINT');
+  });
+  const early = await done;
+  assertOneLineError({ code: early.code ?? -1, stderr: early.stderr }, 130,
+    /stopped by SIGINT before training began; nothing was trained: .*whole is as it was: resume it again with visiontune train --resume .*whole --epochs \+2$/);
+  assert.deepEqual(csvRows(path.join(run, 'results.csv')), before);
   const r = visiontune(['train', '--resume', run, '--epochs', '+2']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Training 2 epochs more \(a new one-cycle\), from epoch 3:$/m);
