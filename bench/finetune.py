@@ -2,7 +2,7 @@
 # generated folder and initial weights: PIL decode and presize once (shorter side to the item
 # size, centre crop, kept as uint8), per batch visiontune's augmentation (random resized crop,
 # warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
-# head; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
+# head, initialised as fastai initialises it; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
 # with AdamW. Prints JSON: seconds of the first frozen and first unfrozen epoch, of every epoch and in all (with
 # presizing), and the last epoch's validation error. bench/finetune.ts, bench/study.ts and bench/gpu.ts run it.
 # Optional settings: device ('cuda': batches go through pinned memory with non-blocking copies and
@@ -80,6 +80,10 @@ body = tv.features
 nf = body[-1][0].out_channels
 head = nn.Sequential(ConcatPool(), nn.Flatten(), nn.BatchNorm1d(2 * nf), nn.Dropout(0.25), nn.Linear(2 * nf, 512, bias=False),
                      nn.ReLU(), nn.BatchNorm1d(512), nn.Dropout(0.5), nn.Linear(512, len(classes), bias=False))
+# fastai's head initialisation (vision_learner: kaiming_normal_ on the head; its BatchNorm: bias 1e-3), as visiontune's.
+for m in head.modules():
+    if isinstance(m, nn.Linear): nn.init.kaiming_normal_(m.weight)
+    if isinstance(m, nn.BatchNorm1d): nn.init.constant_(m.bias, 1e-3)
 model = nn.Sequential(body, head).to(dev, memory_format=fmt)
 recipe = Recipe([[body], [head]])
 scaler = torch.amp.GradScaler('cuda') if amp == torch.float16 else None
