@@ -1,5 +1,6 @@
-// --device and --precision for the commands that train: each resolved once, said in the log (the
-// device when it is not the plain CPU default), and refused in one line when it cannot be had.
+// --device for the commands that run a model, and --precision for those that train (train,
+// lr-find): each resolved once, said in the log (the device when it is not the plain CPU default),
+// and refused in one line when it cannot be had.
 import { resolveDevice, DeviceError, type Device } from '../torch/index.js';
 import { choosePrecision, type Precision, type PrecisionChoice } from '../learner/precision.js';
 import { UsageError } from './errors.js';
