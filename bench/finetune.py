@@ -11,7 +11,7 @@ import json, math, os, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F, torchvision
 from PIL import Image, ImageOps
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test', 'helpers'))
-from fastai_recipe import Recipe, ConcatPool
+from fastai_recipe import Recipe, ConcatPool, init_head
 
 c = json.loads(sys.argv[1])
 dev = torch.device(c.get('device', 'cpu'))
@@ -80,10 +80,7 @@ body = tv.features
 nf = body[-1][0].out_channels
 head = nn.Sequential(ConcatPool(), nn.Flatten(), nn.BatchNorm1d(2 * nf), nn.Dropout(0.25), nn.Linear(2 * nf, 512, bias=False),
                      nn.ReLU(), nn.BatchNorm1d(512), nn.Dropout(0.5), nn.Linear(512, len(classes), bias=False))
-# fastai's head initialisation (vision_learner: kaiming_normal_ on the head; its BatchNorm: bias 1e-3), as visiontune's.
-for m in head.modules():
-    if isinstance(m, nn.Linear): nn.init.kaiming_normal_(m.weight)
-    if isinstance(m, nn.BatchNorm1d): nn.init.constant_(m.bias, 1e-3)
+init_head(head)  # fastai's, as visiontune's
 model = nn.Sequential(body, head).to(dev, memory_format=fmt)
 recipe = Recipe([[body], [head]])
 scaler = torch.amp.GradScaler('cuda') if amp == torch.float16 else None

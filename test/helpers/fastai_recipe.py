@@ -14,6 +14,15 @@ class ConcatPool(nn.Module):
         return torch.cat([F.adaptive_max_pool2d(x, 1), F.adaptive_avg_pool2d(x, 1)], 1)
 
 
+def init_head(head):
+    """fastai's head initialisation: Linear weights kaiming_normal_ (biases 0), BatchNorm1d bias 1e-3."""
+    for m in head.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight)
+            if m.bias is not None: nn.init.zeros_(m.bias)
+        if isinstance(m, nn.BatchNorm1d): nn.init.constant_(m.bias, 1e-3)
+
+
 class Recipe:
     """An optimizer over layer groups (lists of modules), with fastai's freeze and one-cycle."""
 

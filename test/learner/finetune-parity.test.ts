@@ -20,7 +20,7 @@ import { python, enc } from '../helpers/python.js';
 // parameters, AdamW(β2 0.99, ε 1e-5, wd 0.01), freeze with BN trainable, one-cycle schedules.
 const RECIPE = `
 import torchvision
-from fastai_recipe import Recipe, ConcatPool
+from fastai_recipe import Recipe, ConcatPool, init_head
 torch.manual_seed(0)
 class Body(nn.Module):
     def __init__(self, r):
@@ -35,9 +35,7 @@ class Model(nn.Module):
         self.body = Body(torchvision.models.resnet18())
         self.head = nn.Sequential(ConcatPool(), nn.Flatten(), nn.BatchNorm1d(1024), nn.Linear(1024, 512, bias=False),
                                   nn.ReLU(), nn.BatchNorm1d(512), nn.Linear(512, n, bias=False))
-        for m in self.head.modules():
-            if isinstance(m, nn.Linear): nn.init.kaiming_normal_(m.weight)
-            if isinstance(m, nn.BatchNorm1d): nn.init.constant_(m.bias, 1e-3)
+        init_head(self.head)
     def forward(self, x):
         return self.head(self.body(x))
 model = Model(4)
