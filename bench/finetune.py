@@ -1,6 +1,7 @@
 # The Python side of bench/finetune.ts: fastai's fine_tune recipe written in PyTorch on the same
 # generated folder and initial weights: PIL decode and presize once (shorter side to the item
-# size, centre crop, kept as uint8), per batch visiontune's augmentation (random resized crop,
+# size, kept as uint8), per batch fastai's Resize crop (an item-size square at a random place in
+# training, at the centre in validation) and visiontune's augmentation (random resized crop,
 # warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
 # head, initialised as fastai initialises it; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
 # with AdamW. Prints JSON: seconds of the first frozen and first unfrozen epoch, of every epoch and in all (with
@@ -29,13 +30,18 @@ def presize(path):
     img = ImageOps.exif_transpose(Image.open(path)).convert('RGB')
     s = c['item_size'] / min(img.size)
     img = img.resize((max(c['item_size'], round(img.width * s)), max(c['item_size'], round(img.height * s))), Image.BILINEAR)
-    left, top = (img.width - c['item_size']) // 2, (img.height - c['item_size']) // 2
-    img = img.crop((left, top, left + c['item_size'], top + c['item_size']))
-    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(c['item_size'], c['item_size'], 3).permute(2, 0, 1)
+    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(img.height, img.width, 3).permute(2, 0, 1)
+
+def crop(img, at_random):
+    # fastai's Resize with ResizeMethod.Crop: a square of the shorter side, anywhere in training, centred otherwise.
+    s = c['item_size']
+    dy, dx = img.shape[1] - s, img.shape[2] - s
+    top, left = (int(torch.randint(dy + 1, ())), int(torch.randint(dx + 1, ()))) if at_random else (dy // 2, dx // 2)
+    return img[:, top:top + s, left:left + s]
 
 start = time.perf_counter()
-X = torch.stack([presize(p) for p, _ in train]); Y = torch.tensor([y for _, y in train])
-VX = torch.stack([presize(p) for p, _ in valid]); VY = torch.tensor([y for _, y in valid])
+X = [presize(p) for p, _ in train]; Y = torch.tensor([y for _, y in train])
+VX = torch.stack([crop(presize(p), False) for p, _ in valid]); VY = torch.tensor([y for _, y in valid])
 presize_s = time.perf_counter() - start
 mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
 
@@ -115,7 +121,7 @@ def fit_one_cycle(n_epochs, peaks, pct, div):
         for i in range(nb):
             recipe.schedule(peaks, pct, div, (e * nb + i) / (n_epochs * nb))
             idx = order[i * bs:(i + 1) * bs]
-            train_step(batch(X[idx], True), Y[idx].to(dev))
+            train_step(batch(torch.stack([crop(X[j], True) for j in idx.tolist()]), True), Y[idx].to(dev))
         model.eval()
         wrong = 0
         with torch.no_grad():
