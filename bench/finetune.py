@@ -5,7 +5,7 @@
 # warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
 # head, initialised as fastai initialises it; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
 # with AdamW. Prints JSON: seconds of the first frozen and first unfrozen epoch, of every epoch and in all (with
-# presizing), and the last epoch's validation error. bench/finetune.ts, bench/study.ts and bench/gpu.ts run it.
+# presizing), and the validation error of every epoch and of the last. bench/finetune.ts, bench/study.ts and bench/gpu.ts run it.
 # Optional settings: device ('cuda': batches go through pinned memory with non-blocking copies and
 # are augmented there), amp ('bf16' or 'fp16' autocast; fp16 with torch.amp.GradScaler), channels_last.
 import json, math, os, sys, time
@@ -142,5 +142,5 @@ if freeze_epochs:
 base /= 2
 recipe.freeze_to(0); fit_one_cycle(epochs, [base / 100, base], 0.3, 5)
 print(json.dumps({'presize_s': presize_s, 'frozen_s': seconds[0], 'unfrozen_s': seconds[freeze_epochs], 'epochs_s': seconds,
-                  'total_s': time.perf_counter() - start, 'error': errors[-1], 'torch': torch.__version__,
+                  'total_s': time.perf_counter() - start, 'error': errors[-1], 'errors': errors, 'torch': torch.__version__,
                   'device': torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}))

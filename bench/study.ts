@@ -6,7 +6,7 @@
 //   (b) `visiontune train` with its defaults;
 //   (c) `visiontune train --precision auto --frozen-bn --progressive MIN:SIZE` (the fast options).
 // Each line gives the wall time of the whole command (presizing, every epoch, validation; (b) and
-// (c) also their run folder) and the last epoch's validation error. The last line is
+// (c) also their run folder) and the last epoch's validation error, then every epoch's time and error. The last line is
 // `ratio <(c) time ÷ (a) time>` (target ≤ 0.5, with (c)'s error within 0.02 of (a)'s).
 // Default: a small study (400 images, 1 + 2 epochs, 160 px) that runs in minutes; BENCH_FULL=1
 // runs the full one (2,300 images: 1,840 train / 460 valid, 1 + 5 epochs, 224 px). Environment:
@@ -37,7 +37,7 @@ const c = {
 const minSize = Math.max(PROGRESSIVE_MULTIPLE, Math.round((c.size * 128) / 224 / PROGRESSIVE_MULTIPLE) * PROGRESSIVE_MULTIPLE);
 const itemSize = Math.round(c.size * 1.25);
 
-interface Result { seconds: number; error: number; epochs: number[] }
+interface Result { seconds: number; error: number; epochs: number[]; errors: number[] }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-study-'));
 try {
@@ -49,7 +49,7 @@ try {
   const python = (): Result => {
     const started = performance.now();
     const out = JSON.parse(run(PYTHON, [pyScript, JSON.stringify({ ...c, item_size: itemSize, data, weights })]).trim().split('\n').pop() as string);
-    return { seconds: (performance.now() - started) / 1000, error: out.error as number, epochs: out.epochs_s as number[] };
+    return { seconds: (performance.now() - started) / 1000, error: out.error as number, epochs: out.epochs_s as number[], errors: out.errors as number[] };
   };
   const visiontune = (name: string, extra: string[]): Result => {
     const json = path.join(dir, `${name}.json`);
@@ -59,7 +59,7 @@ try {
       '--threads', String(c.threads), '--device', 'cpu', '--out', path.join(dir, name), '--json', json, ...extra]);
     const seconds = (performance.now() - started) / 1000;
     const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number; seconds: number }[] };
-    return { seconds, error: res.epochs[res.epochs.length - 1].error_rate, epochs: res.epochs.map((e) => e.seconds) };
+    return { seconds, error: res.epochs[res.epochs.length - 1].error_rate, epochs: res.epochs.map((e) => e.seconds), errors: res.epochs.map((e) => e.error_rate) };
   };
   const fast = ['--precision', 'auto', '--frozen-bn', '--progressive', `${minSize}:${c.size}`];
   const sides: [string, string, () => Result][] = [
@@ -75,6 +75,8 @@ try {
     const r = time();
     console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${r.error.toFixed(4)}`);
     console.log(`    epochs (training and validation), s: ${r.epochs.map((e) => e.toFixed(1)).join(', ')}`);
+    // One epoch's error moves by several hundredths from the next here: the curve says more than its last point.
+    console.log(`    valid error by epoch: ${r.errors.map((e) => e.toFixed(4)).join(', ')}`);
     return r;
   });
   const [a, b, f] = results;
