@@ -5,9 +5,10 @@
 //   (a) fastai's recipe written in PyTorch (bench/finetune.py), as the reference;
 //   (b) `visiontune train` with its defaults;
 //   (c) `visiontune train --precision auto --frozen-bn --progressive MIN:SIZE` (the fast options).
-// Each line gives the wall time of the whole command (presizing, every epoch, validation; (b) and
-// (c) also their run folder) and the last epoch's validation error, then every epoch's time and error. The last line is
-// `ratio <(c) time ÷ (a) time>` (target ≤ 0.5, with (c)'s error within 0.02 of (a)'s).
+// Each side's line gives the wall time of the whole command (presizing, every epoch, validation;
+// (b) and (c) also their run folder) and the last epoch's validation error, the two lines below it
+// every epoch's time and error. The last line is `ratio <(c) time ÷ (a) time>` (target ≤ 0.5,
+// with (c)'s error within 0.02 of (a)'s).
 // Default: a small study (400 images, 1 + 2 epochs, 160 px) that runs in minutes; BENCH_FULL=1
 // runs the full one (2,300 images: 1,840 train / 460 valid, 1 + 5 epochs, 224 px). Environment:
 // BENCH_IMAGES, BENCH_EPOCHS, BENCH_SIZE, BENCH_BS (32) override either; BENCH_SIDES (a,b,c)
