@@ -38,7 +38,9 @@ const c = {
 const minSize = Math.max(PROGRESSIVE_MULTIPLE, Math.round((c.size * 128) / 224 / PROGRESSIVE_MULTIPLE) * PROGRESSIVE_MULTIPLE);
 const itemSize = Math.round(c.size * 1.25);
 
-interface Result { seconds: number; error: number; epochs: number[]; errors: number[] }
+// Each epoch's seconds and validation error; the study's error is the last epoch's.
+interface Result { seconds: number; epochs: number[]; errors: number[] }
+const lastError = (r: Result): number => r.errors[r.errors.length - 1];
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vt-bench-study-'));
 try {
@@ -50,7 +52,7 @@ try {
   const python = (): Result => {
     const started = performance.now();
     const out = JSON.parse(run(PYTHON, [pyScript, JSON.stringify({ ...c, item_size: itemSize, data, weights })]).trim().split('\n').pop() as string);
-    return { seconds: (performance.now() - started) / 1000, error: out.error as number, epochs: out.epochs_s as number[], errors: out.errors as number[] };
+    return { seconds: (performance.now() - started) / 1000, epochs: out.epochs_s as number[], errors: out.errors as number[] };
   };
   const visiontune = (name: string, extra: string[]): Result => {
     const json = path.join(dir, `${name}.json`);
@@ -60,7 +62,7 @@ try {
       '--threads', String(c.threads), '--device', 'cpu', '--out', path.join(dir, name), '--json', json, ...extra]);
     const seconds = (performance.now() - started) / 1000;
     const res = JSON.parse(readFileSync(json, 'utf8')) as { epochs: { error_rate: number; seconds: number }[] };
-    return { seconds, error: res.epochs[res.epochs.length - 1].error_rate, epochs: res.epochs.map((e) => e.seconds), errors: res.epochs.map((e) => e.error_rate) };
+    return { seconds, epochs: res.epochs.map((e) => e.seconds), errors: res.epochs.map((e) => e.error_rate) };
   };
   const fast = ['--precision', 'auto', '--frozen-bn', '--progressive', `${minSize}:${c.size}`];
   const sides: [string, string, () => Result][] = [
@@ -74,7 +76,7 @@ try {
     if (!chosen.includes(side)) return null;
     const label = `(${side}) ${what}`;
     const r = time();
-    console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${r.error.toFixed(4)}`);
+    console.log(`${label.padEnd(76)} ${r.seconds.toFixed(1).padStart(7)} s   valid error ${lastError(r).toFixed(4)}`);
     console.log(`    epochs (training and validation), s: ${r.epochs.map((e) => e.toFixed(1)).join(', ')}`);
     // One epoch's error moves by several hundredths from the next here: the curve says more than its last point.
     console.log(`    valid error by epoch: ${r.errors.map((e) => e.toFixed(4)).join(', ')}`);
@@ -83,7 +85,7 @@ try {
   const [a, b, f] = results;
   if (a && b) console.log(`(b) ÷ (a) time ${(b.seconds / a.seconds).toFixed(3)}`);
   if (a && f) {
-    console.log(`(c) − (a) error ${(f.error - a.error).toFixed(4)}`);
+    console.log(`(c) − (a) error ${(lastError(f) - lastError(a)).toFixed(4)}`);
     console.log(`ratio ${(f.seconds / a.seconds).toFixed(3)}`);
   }
 } finally {
