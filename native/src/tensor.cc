@@ -16,7 +16,7 @@ void throwJs(Napi::Env env, const char* kind, const std::string& message) {
   throw err;
 }
 
-bool release(Napi::Env env, TensorBox* box) {
+bool release(Napi::BasicEnv env, TensorBox* box) {
   if (!box->tensor.defined()) return false;
   box->tensor.reset();
   liveTensors--;
@@ -33,7 +33,7 @@ Napi::Value wrap(Napi::Env env, at::Tensor t) {
   liveTensors++;
   liveBytes += box->accountedBytes;
   Napi::MemoryManagement::AdjustExternalMemory(env, box->accountedBytes);
-  return Napi::External<TensorBox>::New(env, box, [](Napi::Env env, TensorBox* b) {
+  return Napi::External<TensorBox>::New(env, box, [](Napi::BasicEnv env, TensorBox* b) {
     release(env, b);
     delete b;
   });

@@ -8,7 +8,8 @@
 namespace vt {
 
 // One JavaScript handle owns one at::Tensor. dispose() releases it at once; the GC finalizer
-// is the backstop for handles nobody disposed.
+// is the backstop for handles nobody disposed; it touches no JavaScript, so it runs inside the
+// garbage collection itself (a Node-API basic finalizer, see binding.gyp).
 struct TensorBox {
   at::Tensor tensor;
   int64_t accountedBytes = 0;
@@ -22,7 +23,7 @@ Napi::Value wrap(Napi::Env env, at::Tensor t);
 // Returns the tensor behind a handle; throws a TypeError for a non-handle or a disposed one.
 const at::Tensor& unwrap(const Napi::Value& v);
 // Releases a handle's tensor now; true if it was live.
-bool release(Napi::Env env, TensorBox* box);
+bool release(Napi::BasicEnv env, TensorBox* box);
 
 // Throws a JavaScript error carrying libtorch's message and a `kind` the TypeScript side maps to
 // an error class (index, type, value, oom, error).
