@@ -9,6 +9,7 @@ namespace vt {
 
 std::atomic<int64_t> liveTensors{0};
 std::atomic<int64_t> liveBytes{0};
+std::atomic<int64_t> collectedTensors{0};
 
 void throwJs(Napi::Env env, const char* kind, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
@@ -34,7 +35,7 @@ Napi::Value wrap(Napi::Env env, at::Tensor t) {
   liveBytes += box->accountedBytes;
   Napi::MemoryManagement::AdjustExternalMemory(env, box->accountedBytes);
   return Napi::External<TensorBox>::New(env, box, [](Napi::BasicEnv env, TensorBox* b) {
-    release(env, b);
+    if (release(env, b)) collectedTensors++;
     delete b;
   });
 }
@@ -202,6 +203,7 @@ static Napi::Value Memory(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("tensors", Napi::Number::New(env, static_cast<double>(liveTensors.load())));
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(liveBytes.load())));
+  out.Set("collected", Napi::Number::New(env, static_cast<double>(collectedTensors.load())));
   return out;
 }
 

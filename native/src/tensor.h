@@ -17,6 +17,8 @@ struct TensorBox {
 
 extern std::atomic<int64_t> liveTensors;
 extern std::atomic<int64_t> liveBytes;
+// Handles the garbage collector released because nobody disposed them.
+extern std::atomic<int64_t> collectedTensors;
 
 // Returns a new JavaScript handle owning `t` (null for an undefined tensor).
 Napi::Value wrap(Napi::Env env, at::Tensor t);

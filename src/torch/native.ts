@@ -7,6 +7,9 @@ import path from 'node:path';
 /** An opaque reference to one libtorch tensor, owned by the addon. */
 export type Handle = { readonly __handle: unique symbol };
 
+/** The addon's tensor accounting (see memory() in runtime.ts). */
+export interface MemoryInfo { tensors: number; bytes: number; collected: number }
+
 export interface NativeAddon {
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: number): Handle;
   toBuffer(h: Handle): ArrayBuffer;
@@ -22,7 +25,7 @@ export interface NativeAddon {
   backward(h: Handle, grad: Handle | null, retainGraph: boolean, createGraph: boolean): void;
   autogradInfo(h: Handle): [boolean, string | null];
   sameStorage(a: Handle, b: Handle): boolean;
-  memory(): { tensors: number; bytes: number };
+  memory(): MemoryInfo;
   resolveOp(name: string, overload: string): number;
   schema(id: number): string;
   callOp(id: number, ...args: unknown[]): unknown;

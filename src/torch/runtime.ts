@@ -1,6 +1,6 @@
 // Threads, seeds, CUDA presence and live-memory counters.
 import os from 'node:os';
-import { native } from './native.js';
+import { native, type MemoryInfo } from './native.js';
 import { asTorchError } from './errors.js';
 import type { Device } from './dtype.js';
 
@@ -23,8 +23,14 @@ export function setRngState(state: Uint8Array): void {
   try { native.setRngState(Buffer.from(state.buffer, state.byteOffset, state.byteLength)); } catch (e) { throw asTorchError('setRngState', e); }
 }
 
-/** The tensors the addon holds now and their bytes; tests use it to find leaks. */
-export function memory(): { tensors: number; bytes: number } { return native.memory(); }
+/**
+ * What the addon holds: `tensors` live handles and their `bytes` now, and `collected`, the handles
+ * the garbage collector has released so far because nobody disposed them. A collection may run
+ * between any two calls and move a forgotten handle from `tensors` to `collected`, so
+ * `tensors + collected` (the handles never disposed, live or collected) is the count that finds a
+ * leak: it stays flat over a loop that disposes everything it makes.
+ */
+export function memory(): MemoryInfo { return native.memory(); }
 
 export const cuda = {
   isAvailable: (): boolean => native.cudaDeviceCount() > 0,
