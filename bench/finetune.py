@@ -1,8 +1,9 @@
 # The Python side of bench/finetune.ts: fastai's fine_tune recipe written in PyTorch on the same
 # generated folder and initial weights: PIL decode and presize once (shorter side to the item
 # size, kept as uint8), per batch fastai's Resize crop (an item-size square at a random place in
-# training, at the centre in validation) and visiontune's augmentation (random resized crop,
-# warp, flip, rotation, zoom as one grid_sample; brightness and contrast), normalisation; torchvision's architecture with fastai's
+# training, at the centre in validation) and fastai's aug_transforms as visiontune draws them
+# (random resized crop, keystone warp, flip, rotation, zoom at a random centre as one grid_sample;
+# brightness and contrast; validation only resizes, corners aligned), normalisation; torchvision's architecture with fastai's
 # head, initialised as fastai initialises it; fastai's fine_tune: freeze_epochs (default 1) of one-cycle on the head, then epochs (default 1) unfrozen,
 # with AdamW. Prints JSON: seconds of the first frozen and first unfrozen epoch, of every epoch and in all (with
 # presizing), and the validation error of every epoch and of the last. bench/finetune.ts, bench/study.ts and bench/gpu.ts run it.
@@ -45,28 +46,47 @@ VX = torch.stack([crop(presize(p), False) for p, _ in valid]); VY = torch.tensor
 presize_s = time.perf_counter() - start
 mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
 
+CORNERS = torch.tensor([[-1., -1.], [-1., 1.], [1., -1.], [1., 1.]], dtype=torch.float64)
+
+def keystone(mx, my):
+    # fastai's Warp: the homography moving each corner (x, y) to (x - my*x*y, y - mx*x*y), [n, 3, 3].
+    n = mx.shape[0]
+    x, y = CORNERS[:, 0], CORNERS[:, 1]
+    tx = x - my.double().view(n, 1) * x * y
+    ty = y - mx.double().view(n, 1) * x * y
+    a = torch.zeros(n, 8, 8, dtype=torch.float64)
+    a[:, 0::2, 0], a[:, 0::2, 1], a[:, 0::2, 2] = x, y, 1
+    a[:, 1::2, 3], a[:, 1::2, 4], a[:, 1::2, 5] = x, y, 1
+    a[:, 0::2, 6], a[:, 0::2, 7] = -x * tx, -y * tx
+    a[:, 1::2, 6], a[:, 1::2, 7] = -x * ty, -y * ty
+    b = torch.stack([tx, ty], 2).reshape(n, 8)
+    h = torch.linalg.solve(a, b)
+    return torch.cat([h, torch.ones(n, 1, dtype=torch.float64)], 1).view(n, 3, 3).float()
+
 def batch(x, train):
     if dev.type == 'cuda':
         x = x.pin_memory().to(dev, non_blocking=True)
     x = x.float()
     n, size = x.shape[0], c['size']
     if train:
-        # visiontune's augmentation, per image: a random resized crop (area 0.75-1), a perspective
-        # warp (p 0.75), flip (p 0.5), rotation and zoom (p 0.75 each) as one projective grid; then
-        # brightness and contrast in logit space (p 0.75 each), as fastai's aug_transforms.
+        # fastai's aug_transforms as visiontune draws them, per image: a random resized crop (area
+        # 0.75-1), a keystone warp, flip (p 0.5), rotation and a zoom at a random centre (p 0.75
+        # each) as one projective grid; then brightness and contrast in logit space (p 0.75 each).
         side = torch.sqrt(torch.empty(n).uniform_(0.75, 1))
         cx, cy = (torch.rand(n) * 2 - 1) * (1 - side), (torch.rand(n) * 2 - 1) * (1 - side)
         m = torch.zeros(n, 3, 3); m[:, 0, 0] = side; m[:, 1, 1] = side; m[:, 0, 2] = cx; m[:, 1, 2] = cy; m[:, 2, 2] = 1
         def on(p): return (torch.rand(n) < p).float()
-        wx, wy = (torch.rand(n) * 0.4 - 0.2) * on(0.75), (torch.rand(n) * 0.4 - 0.2) * on(0.75)
-        warp = torch.eye(3).repeat(n, 1, 1); warp[:, 2, 0] = wy; warp[:, 2, 1] = wx
+        mx, my = (torch.rand(n) * 0.4 - 0.2) * on(0.75), (torch.rand(n) * 0.4 - 0.2) * on(0.75)
+        warp = keystone(mx, my)
+        flip = torch.diag_embed(torch.stack([torch.where(torch.rand(n) < 0.5, -1.0, 1.0), torch.ones(n), torch.ones(n)], 1))
         ang = (torch.rand(n) * 20 - 10) * math.pi / 180 * on(0.75)
-        zoom = 1 / (1 + torch.rand(n) * 0.1 * on(0.75))
-        flip = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
         rot = torch.zeros(n, 3, 3)
-        rot[:, 0, 0] = torch.cos(ang) * zoom * flip; rot[:, 0, 1] = -torch.sin(ang) * zoom
-        rot[:, 1, 0] = torch.sin(ang) * zoom * flip; rot[:, 1, 1] = torch.cos(ang) * zoom; rot[:, 2, 2] = 1
-        m = m @ warp @ rot
+        rot[:, 0, 0] = torch.cos(ang); rot[:, 0, 1] = -torch.sin(ang); rot[:, 1, 0] = torch.sin(ang); rot[:, 1, 1] = torch.cos(ang); rot[:, 2, 2] = 1
+        inv = 1 / (1 + torch.rand(n) * 0.1 * on(0.75))
+        col, row = torch.rand(n), torch.rand(n)
+        zoom = torch.zeros(n, 3, 3); zoom[:, 0, 0] = inv; zoom[:, 1, 1] = inv; zoom[:, 2, 2] = 1
+        zoom[:, 0, 2] = (1 - inv) * (2 * col - 1); zoom[:, 1, 2] = (1 - inv) * (2 * row - 1)
+        m = m @ warp @ flip @ rot @ zoom
         m = m.to(dev)
         grid = F.affine_grid(m[:, :2], [n, 3, size, size], align_corners=True)
         u = torch.linspace(-1, 1, size, device=dev).view(1, 1, size); v = torch.linspace(-1, 1, size, device=dev).view(1, size, 1)
@@ -77,7 +97,8 @@ def batch(x, train):
         b, k = b.to(dev), k.to(dev)
         x = torch.sigmoid((torch.logit(x.clamp(1e-7 * 255, 255 - 1e-7 * 255) / 255) + b.view(n, 1, 1, 1)) * k.view(n, 1, 1, 1))
     else:
-        x = F.interpolate(x / 255, size=(size, size), mode='bilinear', align_corners=False)
+        # fastai's validation resize: the geometric step's bilinear resample, corners aligned.
+        x = F.interpolate(x / 255, size=(size, size), mode='bilinear', align_corners=True)
     return ((x - mean) / std).contiguous(memory_format=fmt)
 
 tv = getattr(torchvision.models, c['arch'])()
