@@ -3,11 +3,12 @@
 // torch's state_dict loads into ours and continues the same way.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { manualSeed, randn, memory, tidy, noGrad, type Tensor } from '../../src/torch/index.js';
+import { manualSeed, randn, tidy, noGrad, type Tensor } from '../../src/torch/index.js';
 import {
   SGD, Adam, AdamW, ADAMW_DEFAULTS, OptimError, type Optimizer, type OptimizerStateDict, type ParamState,
 } from '../../src/optim/index.js';
 import { python, enc, dec, assertClose, type Encoded } from '../helpers/python.js';
+import { undisposed } from '../helpers/train.js';
 
 const STEPS = 5;
 /** The step before which `change` is applied (and torch's state_dict is taken). */
@@ -346,10 +347,6 @@ test('saveState and restoreState put back the state and the hyper-parameters', (
   assert.deepEqual(p.toArray(), expected);
   opt.dispose();
 });
-
-// Handles never disposed, live or already released by the garbage collector: a collection in
-// between moves a forgotten handle from one count to the other, never out of the sum.
-const undisposed = (): number => { const m = memory(); return m.tensors + m.collected; };
 
 test('steps free their temporaries and dispose frees the state: live tensor counts stay flat', () => {
   manualSeed(1);
