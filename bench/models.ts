@@ -12,6 +12,7 @@
 // in the heap; see native/src/addon.cc), so the rows compare the engines alone.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -105,11 +106,23 @@ function attempt(fn: () => number): number | string {
   }
 }
 
-const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
+// The family and model tell two CPUs of one brand name apart (AMD EPYC: family 25 is Zen 3/4, 26 is Zen 5).
+const cpuId = (() => {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(\\d+)`, 'm').exec(info)?.[1];
+    return field('cpu family') ? `, family ${field('cpu family')} model ${field('model')}` : '';
+  } catch {
+    return '';
+  }
+})();
+const cpuModel = `${os.cpus()[0]?.model ?? 'unknown CPU'}${cpuId}`;
 const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
   `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training; ` +
-  `PyTorch with ${sameMalloc ? "visiontune's allocator settings (BENCH_PY_MALLOC=same)" : "glibc's default allocator (BENCH_PY_MALLOC=same gives it visiontune's)"}`);
+  (process.env.GLIBC_TUNABLES
+    ? `both sides with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (visiontune then leaves glibc's allocator as it is)`
+    : `PyTorch with ${sameMalloc ? "visiontune's allocator settings (BENCH_PY_MALLOC=same)" : "glibc's default allocator (BENCH_PY_MALLOC=same gives it visiontune's)"}`));
 if (!nativeBf16 && !precisions.includes('bf16')) {
   console.log('bf16 autocast skipped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16); BENCH_PRECISIONS=fp32,bf16 runs it anyway');
 }
