@@ -12,14 +12,13 @@
 // in the heap; see native/src/addon.cc), so the rows compare the engines alone.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { F, autocast, manualSeed, noGrad, rand, randint, tidy, getNumThreads, type Tensor } from '../src/torch/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { zooEntry } from '../src/models/registry.js';
-import { cpuFlags, BF16_CPU_FLAGS } from '../src/learner/precision.js';
+import { cpuFlags, cpuInfo, BF16_CPU_FLAGS } from '../src/learner/precision.js';
 
 const PYTHON = process.env.VISIONTUNE_PYTHON ?? '/usr/bin/python3';
 const pyScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'models.py');
@@ -42,7 +41,8 @@ const modes = (process.env.BENCH_MODES ?? 'eval,train').split(',') as Config['mo
 
 // Without bf16 instructions libtorch emulates bf16 arithmetic, at a tenth of fp32's speed or
 // less: those runs would take an hour and measure only the emulation, so they are opt-in there.
-const flags = cpuFlags();
+const info = cpuInfo();
+const flags = cpuFlags(info);
 const nativeBf16 = BF16_CPU_FLAGS.some((f) => flags.has(f));
 const precisions = (process.env.BENCH_PRECISIONS ?? (nativeBf16 ? 'fp32,bf16' : 'fp32')).split(',') as Config['precision'][];
 
@@ -107,16 +107,8 @@ function attempt(fn: () => number): number | string {
 }
 
 // The family and model tell two CPUs of one brand name apart (AMD EPYC: family 25 is Zen 3/4, 26 is Zen 5).
-const cpuId = (() => {
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const field = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(\\d+)`, 'm').exec(info)?.[1];
-    return field('cpu family') ? `, family ${field('cpu family')} model ${field('model')}` : '';
-  } catch {
-    return '';
-  }
-})();
-const cpuModel = `${os.cpus()[0]?.model ?? 'unknown CPU'}${cpuId}`;
+const family = info.get('cpu family');
+const cpuModel = `${os.cpus()[0]?.model ?? 'unknown CPU'}${family ? `, family ${family} model ${info.get('model')}` : ''}`;
 const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
   `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training; ` +

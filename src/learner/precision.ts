@@ -10,11 +10,25 @@ export type PrecisionChoice = Precision | 'auto';
 /** The CPU feature flags that make bf16 autocast fast. */
 export const BF16_CPU_FLAGS = ['amx_bf16', 'avx512_bf16'] as const;
 
-/** This CPU's feature flags, from /proc/cpuinfo (Linux); empty where it cannot be read. */
-export function cpuFlags(): Set<string> {
+/**
+ * Returns the first processor's fields in /proc/cpuinfo (Linux): 'flags', 'cpu family', 'model',
+ * 'model name', … as written there; empty where it cannot be read.
+ */
+export function cpuInfo(): Map<string, string> {
   const text = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const line = /^flags\s*:\s*(.*)$/m.exec(text);
-  return new Set(line ? line[1].trim().split(/\s+/) : []);
+  const fields = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' && fields.size > 0) break;  // a blank line ends the first processor
+    const colon = line.indexOf(':');
+    if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  return fields;
+}
+
+/** This CPU's feature flags, from cpuInfo() (or the fields given); empty where they cannot be read. */
+export function cpuFlags(info: ReadonlyMap<string, string> = cpuInfo()): Set<string> {
+  const line = info.get('flags');
+  return new Set(line !== undefined ? line.split(/\s+/) : []);
 }
 
 /**
