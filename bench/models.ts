@@ -8,14 +8,16 @@
 // Environment: BENCH_ARCHS, BENCH_PRECISIONS (fp32,bf16; bf16 only where the CPU has bf16
 // instructions unless named), BENCH_FORMATS (nchw,channels_last), BENCH_MODES (eval,train), BENCH_STEPS (8),
 // BENCH_ROUNDS (3), BENCH_PY_MALLOC: 'default' (the default) runs PyTorch with glibc's allocator
-// as users get it; 'same' gives it the settings visiontune's addon makes (blocks up to 32 MiB kept
-// in the heap; see native/src/addon.cc), so the rows compare the engines alone.
+// as users get it; 'same' gives glibc what it takes at start to match visiontune's allocator
+// (blocks up to 32 MiB kept in the heap, as the addon's mallopt; larger ones on huge pages, the
+// nearest glibc has to the addon's large-block cache: see native/src/large_blocks.cc), so the
+// rows compare the engines more nearly alone.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { F, autocast, manualSeed, noGrad, rand, randint, tidy, getNumThreads, type Tensor } from '../src/torch/index.js';
+import { F, autocast, manualSeed, noGrad, rand, randint, tidy, getNumThreads, cpuCacheStats, type Tensor } from '../src/torch/index.js';
 import { AdamW } from '../src/optim/index.js';
 import { zooEntry } from '../src/models/registry.js';
 import { cpuFlags, cpuInfo, BF16_CPU_FLAGS } from '../src/learner/precision.js';
@@ -79,9 +81,20 @@ function visiontune(c: Config): number {
   }
 }
 
-const sameMalloc = process.env.BENCH_PY_MALLOC === 'same';
-// glibc reads these at start: the values tuneAllocator() sets with mallopt in the addon.
-const pyEnv = sameMalloc ? { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) } : process.env;
+const pyMalloc = process.env.BENCH_PY_MALLOC ?? 'default';
+if (!['default', 'same'].includes(pyMalloc)) {
+  console.error(`BENCH_PY_MALLOC must be default or same, not '${pyMalloc}'`);
+  process.exit(2);
+}
+// glibc reads its tunables at start: the thresholds tuneAllocator() sets with mallopt in the
+// addon, and huge pages for the blocks it maps.
+const SAME_TUNABLES = `glibc.malloc.mmap_threshold=${32 << 20}:glibc.malloc.trim_threshold=${1 << 30}:glibc.malloc.hugetlb=1`;
+const pyEnv = pyMalloc === 'same' && !process.env.GLIBC_TUNABLES ? { ...process.env, GLIBC_TUNABLES: SAME_TUNABLES } : process.env;
+const pyAllocator = process.env.GLIBC_TUNABLES ? `PyTorch and visiontune with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (visiontune then leaves glibc's settings as they are)`
+  : pyMalloc === 'same' ? `PyTorch with GLIBC_TUNABLES=${SAME_TUNABLES} (BENCH_PY_MALLOC=same)`
+  : "PyTorch with glibc's default allocator (BENCH_PY_MALLOC=same changes it)";
+const cache = cpuCacheStats();
+const vtAllocator = cache.capBytes > 0 ? `visiontune with its large-block cache (up to ${(cache.capBytes / 2 ** 30).toFixed(1)} GiB idle)` : 'visiontune without its large-block cache';
 
 function torchvision(c: Config): number {
   const r = spawnSync(PYTHON, [pyScript, JSON.stringify({ ...common, ...c })], { encoding: 'utf8', env: pyEnv });
@@ -112,9 +125,7 @@ const cpuModel = `${os.cpus()[0]?.model ?? 'unknown CPU'}${family ? `, family ${
 const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
   `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training; ` +
-  (process.env.GLIBC_TUNABLES
-    ? `both sides with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (visiontune then leaves glibc's allocator as it is)`
-    : `PyTorch with ${sameMalloc ? "visiontune's allocator settings (BENCH_PY_MALLOC=same)" : "glibc's default allocator (BENCH_PY_MALLOC=same gives it visiontune's)"}`));
+  `${pyAllocator}; ${vtAllocator}`);
 if (!nativeBf16 && !precisions.includes('bf16')) {
   console.log('bf16 autocast skipped: this CPU has no bf16 instructions (avx512_bf16, amx_bf16); BENCH_PRECISIONS=fp32,bf16 runs it anyway');
 }

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "visiontune",
-      "sources": ["src/addon.cc", "src/tensor.cc", "src/ops.cc", "src/runtime.cc", "src/distributed.cc", "src/bf16_activations.cc"],
+      "sources": ["src/addon.cc", "src/tensor.cc", "src/ops.cc", "src/runtime.cc", "src/distributed.cc", "src/bf16_activations.cc", "src/large_blocks.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node torch-config.cjs --include)"

@@ -12,18 +12,23 @@ void registerTensor(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerDistributed(Napi::Env env, Napi::Object exports);
+void registerCpuCache(Napi::Env env, Napi::Object exports);
+void installLargeBlockCache();
 }  // namespace vt
 
 // glibc's defaults return a freed activation buffer above its dynamic mmap threshold to the
 // kernel and fault its pages in again at the next step: about a million page faults and a tenth
 // of the wall time per training epoch of a small CNN. Keeping freed memory in the heap for reuse
 // (as jemalloc or tcmalloc, which PyTorch recommends on CPU, also do) removes that; the process
-// then holds its peak memory. VISIONTUNE_MALLOC=default, or the user's own MALLOC_*_ or
-// GLIBC_TUNABLES settings, leave glibc as it is.
+// then holds its peak memory. glibc maps blocks above 32 MiB whatever its settings, so those go to
+// the large-block cache (large_blocks.cc). VISIONTUNE_MALLOC=default leaves both glibc and
+// libtorch's allocator as they are; the user's own MALLOC_*_ or GLIBC_TUNABLES settings leave
+// glibc's settings alone.
 static void tuneAllocator() {
-#if defined(__GLIBC__)
   const char* choice = std::getenv("VISIONTUNE_MALLOC");
   if (choice != nullptr && std::strcmp(choice, "default") == 0) return;
+  vt::installLargeBlockCache();
+#if defined(__GLIBC__)
   if (std::getenv("GLIBC_TUNABLES") || std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) return;
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: blocks up to 32 MiB come from the heap
   mallopt(M_TRIM_THRESHOLD, 1 << 30);   // give memory back only when 1 GiB lies free at the top
@@ -37,6 +42,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vt::registerOps(env, exports);
   vt::registerRuntime(env, exports);
   vt::registerDistributed(env, exports);
+  vt::registerCpuCache(env, exports);
   return exports;
 }
 

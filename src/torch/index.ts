@@ -7,7 +7,7 @@ export { noGrad, enableGrad, isGradEnabled } from './autograd.js';
 export { autocast, type AutocastOptions } from './autocast.js';
 export { tidy, keep, dispose } from './scope.js';
 export type { MemoryInfo } from './native.js';
-export { setNumThreads, getNumThreads, manualSeed, getRngState, setRngState, memory, cuda, libtorchVersion, resolveDevice, DeviceError } from './runtime.js';
+export { setNumThreads, getNumThreads, manualSeed, getRngState, setRngState, memory, cpuCacheStats, emptyCpuCache, cuda, libtorchVersion, resolveDevice, DeviceError } from './runtime.js';
 export { TorchError, type TorchErrorKind } from './errors.js';
 export type { DType, Device, MemoryFormat, TypedArray } from './dtype.js';
 export { schemaOf } from './dispatch.js';

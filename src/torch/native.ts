@@ -10,6 +10,9 @@ export type Handle = { readonly __handle: unique symbol };
 /** The addon's tensor accounting (see memory() in runtime.ts). */
 export interface MemoryInfo { tensors: number; bytes: number; collected: number }
 
+/** The large-block cache's state (see cpuCacheStats() in runtime.ts). */
+export interface CpuCacheStats { idleBytes: number; liveBytes: number; capBytes: number; hits: number; misses: number }
+
 export interface NativeAddon {
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: number): Handle;
   toBuffer(h: Handle): ArrayBuffer;
@@ -45,6 +48,8 @@ export interface NativeAddon {
   cudaSynchronize(device: number): void;
   version(): { torch: string; cudaBuild: boolean };
   tinyOpMicros(n: number): number;
+  cpuCache(): CpuCacheStats;
+  emptyCpuCache(): number;
   distributedAvailable(): boolean;
   ProcessGroup?: new (o: NativeProcessGroupOptions) => NativeProcessGroup;
 }

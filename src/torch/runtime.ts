@@ -1,6 +1,6 @@
 // Threads, seeds, CUDA presence and live-memory counters.
 import os from 'node:os';
-import { native, type MemoryInfo } from './native.js';
+import { native, type MemoryInfo, type CpuCacheStats } from './native.js';
 import { asTorchError } from './errors.js';
 import type { Device } from './dtype.js';
 
@@ -31,6 +31,23 @@ export function setRngState(state: Uint8Array): void {
  * leak: it stays flat over a loop that disposes everything it makes.
  */
 export function memory(): MemoryInfo { return native.memory(); }
+
+/**
+ * The cache that keeps freed CPU blocks of 32 MiB and up for the next request of their size, so
+ * that a step's large activations are not mapped, faulted in and zeroed again every batch (what
+ * glibc does above its mmap threshold). `liveBytes` are handed out now, `idleBytes` wait for reuse
+ * (at most `capBytes`: `VISIONTUNE_CPU_CACHE_MB`, default a quarter of physical memory up to
+ * 4 GiB); `hits` and `misses` count large requests served from the cache and by a fresh mapping.
+ * All zero when the cache is off (`VISIONTUNE_CPU_CACHE_MB=0` or `VISIONTUNE_MALLOC=default`).
+ * The CPU counterpart of `torch.cuda.memory_stats()`.
+ */
+export function cpuCacheStats(): CpuCacheStats { return native.cpuCache(); }
+
+/**
+ * Returns the cache's idle blocks to the kernel (`torch.cuda.empty_cache()` on the CPU), for a
+ * process that has finished training and goes on with less memory; the bytes released.
+ */
+export function emptyCpuCache(): number { return native.emptyCpuCache(); }
 
 export const cuda = {
   isAvailable: (): boolean => native.cudaDeviceCount() > 0,

@@ -1,0 +1,91 @@
+// The large-block cache in front of libtorch's CPU allocator (native/src/large_blocks.cc): blocks of
+// 32 MiB and up come back for the next request of their size instead of being mapped, faulted in
+// and zeroed again, and go back to the kernel when stale, over the cap, or on emptyCpuCache().
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { F, cpuCacheStats, emptyCpuCache, full, manualSeed, randn, tidy, zeros } from '../../src/torch/index.js';
+
+const MB = 1 << 20;
+const floats80MB = 20 * MB;  // 20 Mi float32s: an 80 MiB block, above glibc's largest mmap threshold
+
+test('an 80 MiB tensor made and freed ten times faults its pages in once, not ten times', () => {
+  zeros([floats80MB]).dispose();  // the first one maps and faults in
+  const before = cpuCacheStats();
+  const faults0 = process.resourceUsage().minorPageFault;
+  const rss0 = process.memoryUsage.rss();
+  for (let i = 0; i < 10; i++) zeros([floats80MB]).dispose();
+  const faults = process.resourceUsage().minorPageFault - faults0;
+  const grown = (process.memoryUsage.rss() - rss0) / MB;
+  const after = cpuCacheStats();
+  assert.equal(after.hits - before.hits, 10, 'every request after the first is served from the cache');
+  // Without the cache each iteration faults its 20,480 pages in again (200,000 in all).
+  assert.ok(faults < 2000, `${faults} minor page faults over ten 80 MiB tensors`);
+  assert.ok(grown < 16, `RSS grew ${grown.toFixed(1)} MB`);
+});
+
+test('a block served again holds what the new op wrote, not what the freed tensor held', () => {
+  tidy(() => {
+    full([floats80MB], 7).dispose();
+    const z = zeros([floats80MB]);
+    assert.equal(z.sum().item(), 0);
+    const o = full([floats80MB + 1000], 2);  // within an eighth of the freed block: reuses it
+    assert.equal(o.sum().item(), 2 * (floats80MB + 1000));
+  });
+});
+
+test('convolutions through oneDNN on blocks above 32 MiB match between memory formats', () => {
+  // channels_last convolutions run in oneDNN (ideep), which takes and frees its own buffers through
+  // the allocator's raw interface; the NCHW path runs libtorch's own kernels.
+  manualSeed(0);
+  tidy(() => {
+    const x = randn([16, 32, 128, 128]);  // exactly 32 MiB, the smallest large block; the output 48 MiB
+    const w = randn([48, 32, 3, 3]);
+    const nchw = F.conv2d(x, w, null, { padding: 1 });
+    const cl = F.conv2d(x.contiguous('channels_last'), w.contiguous('channels_last'), null, { padding: 1 });
+    assert.ok(nchw.numel() * 4 > 32 * MB, 'the output is a large block');
+    const diff = nchw.sub(cl).abs().max().item() as number;
+    const scale = nchw.abs().max().item() as number;
+    assert.ok(diff <= 1e-4 * scale, `channels_last differs by ${diff} (scale ${scale})`);
+  });
+});
+
+test('idle blocks of a size nobody asks for any more go back to the kernel', () => {
+  emptyCpuCache();
+  const a = zeros([floats80MB]);
+  a.dispose();
+  assert.equal(cpuCacheStats().idleBytes, 80 * MB, 'the freed 80 MiB block waits for reuse');
+  // A different size from here on (as when progressive resizing moves to a larger image): the
+  // 80 MiB block is released after a few steps' worth of large requests (four times the most
+  // blocks out at once, plus 16: fewer than 60 in this file).
+  for (let i = 0; i < 100; i++) zeros([floats80MB * 2]).dispose();
+  assert.equal(cpuCacheStats().idleBytes, 160 * MB, 'only the block in use is kept');
+});
+
+test('emptyCpuCache returns the idle blocks and says how many bytes', () => {
+  zeros([floats80MB]).dispose();
+  const idle = cpuCacheStats().idleBytes;
+  assert.ok(idle >= 80 * MB);
+  assert.equal(emptyCpuCache(), idle);
+  assert.equal(cpuCacheStats().idleBytes, 0);
+  assert.equal(cpuCacheStats().liveBytes, 0, 'no large tensor is alive here');
+});
+
+function statsIn(env: Record<string, string>): ReturnType<typeof cpuCacheStats> {
+  const index = new URL('../../src/torch/index.js', import.meta.url).href;
+  const script = `import { zeros, cpuCacheStats } from '${index}';
+for (let i = 0; i < 3; i++) zeros([${floats80MB}]).dispose();
+console.log(JSON.stringify(cpuCacheStats()));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+test('VISIONTUNE_CPU_CACHE_MB sets the cap, 0 or VISIONTUNE_MALLOC=default turns the cache off', () => {
+  assert.deepEqual(statsIn({ VISIONTUNE_CPU_CACHE_MB: '100' }), { idleBytes: 80 * MB, liveBytes: 0, capBytes: 100 * MB, hits: 2, misses: 1 });
+  // Under a cap smaller than the block, a freed block goes straight back: every request maps anew.
+  assert.deepEqual(statsIn({ VISIONTUNE_CPU_CACHE_MB: '50' }), { idleBytes: 0, liveBytes: 0, capBytes: 50 * MB, hits: 0, misses: 3 });
+  for (const env of [{ VISIONTUNE_CPU_CACHE_MB: '0' }, { VISIONTUNE_MALLOC: 'default' }] as Record<string, string>[]) {
+    assert.deepEqual(statsIn(env), { idleBytes: 0, liveBytes: 0, capBytes: 0, hits: 0, misses: 0 }, JSON.stringify(env));
+  }
+});
