@@ -61,7 +61,7 @@ export function createHead(nf: number, nOut: number, o: HeadOptions = {}): Seque
     const p = last ? ps : ps / 2;
     if (p > 0) layers.push(new Dropout(p));
     layers.push(new Linear(widths[i], widths[i + 1], { bias: !bn }));
-    if (!last) layers.push(new ReLU());
+    if (!last) layers.push(new ReLU(true));
   }
   if (bnFinal) layers.push(new BatchNorm1d(nOut, { momentum: 0.01 }));
   const head = new Sequential(...layers);

@@ -1,7 +1,7 @@
 // Building blocks shared by the zoo's architectures, with torchvision's names
 // (torchvision.ops.misc: Conv2dNormActivation, SqueezeExcitation; models._utils._make_divisible).
 import type { Tensor } from '../torch/index.js';
-import { Module, Sequential, Conv2d, Linear, BatchNorm2d, AdaptiveAvgPool2d, ReLU, Sigmoid, init } from '../nn/index.js';
+import { Module, Sequential, Conv2d, Linear, BatchNorm2d, AdaptiveAvgPool2d, ReLU, Sigmoid, init, type ActivationClass } from '../nn/index.js';
 
 /** The number of channels nearest to v that is a multiple of divisor, never more than 10% below v. */
 export function makeDivisible(v: number, divisor: number, minValue = divisor): number {
@@ -19,17 +19,19 @@ export interface ConvNormActOptions {
   /** Batch-norm momentum; torchvision's MobileNetV3 uses 0.01. */
   momentum?: number;
   /** The activation's constructor, or null for none. Default ReLU, as in torchvision. */
-  activation?: (new () => Module) | null;
+  activation?: ActivationClass | null;
+  /** Whether the activation overwrites the batch norm's output. Default true, as torchvision's Conv2dNormActivation. */
+  inplace?: boolean;
 }
 
 /** Returns conv (no bias) → batch norm → activation as a Sequential named 0, 1, 2, padding (k-1)/2·d. */
 export function convNormAct(inC: number, outC: number, kernel: number, o: ConvNormActOptions = {}): Sequential {
-  const { stride = 1, groups = 1, dilation = 1, eps = 1e-5, momentum = 0.1, activation = ReLU } = o;
+  const { stride = 1, groups = 1, dilation = 1, eps = 1e-5, momentum = 0.1, activation = ReLU, inplace = true } = o;
   const layers: Module[] = [
     new Conv2d(inC, outC, kernel, { stride, padding: ((kernel - 1) >> 1) * dilation, dilation, groups, bias: false }),
     new BatchNorm2d(outC, { eps, momentum }),
   ];
-  if (activation) layers.push(new activation());
+  if (activation) layers.push(new activation(inplace));
   return new Sequential(...layers);
 }
 
@@ -41,8 +43,8 @@ export class SqueezeExcitation extends Module {
   readonly activation: Module;
   readonly scaleActivation: Module;
 
-  constructor(channels: number, squeezeChannels: number, activation: new () => Module = ReLU,
-    scaleActivation: new () => Module = Sigmoid) {
+  constructor(channels: number, squeezeChannels: number, activation: ActivationClass = ReLU,
+    scaleActivation: ActivationClass = Sigmoid) {
     super();
     this.fc1 = this.registerModule('fc1', new Conv2d(channels, squeezeChannels, 1));
     this.fc2 = this.registerModule('fc2', new Conv2d(squeezeChannels, channels, 1));

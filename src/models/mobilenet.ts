@@ -132,7 +132,7 @@ export class MobileNetV3 extends Module implements Backbone {
     this.features = this.registerModule('features', new Sequential(...layers));
     this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d(1));
     this.classifier = this.registerModule('classifier', new Sequential(
-      new Linear(this.numFeatures, lastChannels), new Hardswish(), new Dropout(dropout), new Linear(lastChannels, numClasses),
+      new Linear(this.numFeatures, lastChannels), new Hardswish(true), new Dropout(dropout), new Linear(lastChannels, numClasses),
     ));
     initConvNet(this, 'mobilenet');
   }

@@ -21,7 +21,7 @@ class BasicBlock extends Module {
     super();
     this.conv1 = this.registerModule('conv1', conv3x3(inC, planes, stride));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.conv2 = this.registerModule('conv2', conv3x3(planes, planes));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.downsample = downsample && this.registerModule('downsample', downsample);
@@ -52,7 +52,7 @@ class Bottleneck extends Module {
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.conv3 = this.registerModule('conv3', conv1x1(planes, planes * 4));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * 4));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.downsample = downsample && this.registerModule('downsample', downsample);
   }
 
@@ -84,7 +84,7 @@ export class ResNet extends Module implements Backbone {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(64));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.maxpool = this.registerModule('maxpool', new MaxPool2d(3, { stride: 2, padding: 1 }));
     let inC = 64;
     this.layers = depths.map((n, i) => {

@@ -1,14 +1,30 @@
-// Activation modules (torch.nn's names). PyTorch's `inplace` flag is accepted for parity and
-// ignored: the result is the same and autograd stays simple.
+// Activation modules (torch.nn's names). ReLU, ReLU6, SiLU and Hardswish take PyTorch's
+// `inplace`: the module then overwrites its input and returns it, as torchvision's blocks ask for
+// (Conv2dNormActivation, ResNet's blocks), which saves one activation-sized tensor per layer.
 import { F, type Tensor } from '../torch/index.js';
 import { Module } from './module.js';
 
-export class ReLU extends Module { forward(x: Tensor): Tensor { return F.relu(x); } }
-export class ReLU6 extends Module { forward(x: Tensor): Tensor { return F.relu6(x); } }
-export class SiLU extends Module { forward(x: Tensor): Tensor { return F.silu(x); } }
+/** An activation's constructor as blocks take it (torchvision's `activation_layer`). */
+export type ActivationClass = new (inplace?: boolean) => Module;
+
+export class ReLU extends Module {
+  constructor(readonly inplace = false) { super(); }
+  forward(x: Tensor): Tensor { return F.relu(x, this.inplace); }
+}
+export class ReLU6 extends Module {
+  constructor(readonly inplace = false) { super(); }
+  forward(x: Tensor): Tensor { return F.relu6(x, this.inplace); }
+}
+export class SiLU extends Module {
+  constructor(readonly inplace = false) { super(); }
+  forward(x: Tensor): Tensor { return F.silu(x, this.inplace); }
+}
+export class Hardswish extends Module {
+  constructor(readonly inplace = false) { super(); }
+  forward(x: Tensor): Tensor { return F.hardswish(x, this.inplace); }
+}
 export class Sigmoid extends Module { forward(x: Tensor): Tensor { return F.sigmoid(x); } }
 export class Tanh extends Module { forward(x: Tensor): Tensor { return F.tanh(x); } }
-export class Hardswish extends Module { forward(x: Tensor): Tensor { return F.hardswish(x); } }
 export class Hardsigmoid extends Module { forward(x: Tensor): Tensor { return F.hardsigmoid(x); } }
 
 export class GELU extends Module {

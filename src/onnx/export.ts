@@ -199,6 +199,10 @@ function preprocessNodes(g: GraphBuilder, input: string, size: number, p: NonNul
 }
 
 // One operator call as ONNX nodes; its result(s) get the names of the nodes' outputs.
+const IN_PLACE_ACTIVATIONS = new Map([
+  ['aten::relu_', 'aten::relu'], ['aten::hardtanh_', 'aten::hardtanh'], ['aten::silu_', 'aten::silu'], ['aten::hardswish_', 'aten::hardswish'],
+]);
+
 function emit(g: GraphBuilder, op: string, args: readonly unknown[], result: unknown, inPlace: boolean, opset: number,
   name: (h: unknown, op: string) => string): void {
   const short = op.replace(/^aten::/, '');
@@ -207,7 +211,14 @@ function emit(g: GraphBuilder, op: string, args: readonly unknown[], result: unk
     names.forEach((n, i) => { if (handles[i] !== undefined) g.names.set(handles[i] as Handle, n); });
   };
   const x = (): string => name(args[0], short);
-  if (inPlace) throw new OnnxExportError(`cannot export the in-place operator ${short}`);
+  if (inPlace) {
+    // An activation that overwrote its input (inplace=True) is the same function of it: its
+    // output gets a new name, which the overwritten tensor carries from here on.
+    const outOfPlace = IN_PLACE_ACTIVATIONS.get(op);
+    if (!outOfPlace) throw new OnnxExportError(`cannot export the in-place operator ${short}`);
+    emit(g, outOfPlace, args, result, false, opset, name);
+    return;
+  }
   switch (op) {
     case 'aten::conv2d': {
       const [, w, b, stride, padding, dilation, groups] = args;

@@ -1,6 +1,6 @@
 // Functional ops with torch.nn.functional's names and defaults.
 import { Tensor, t } from './tensor.js';
-import { callOp } from './dispatch.js';
+import { callOp, callInPlace } from './dispatch.js';
 import { TorchError } from './errors.js';
 import { tidy } from './scope.js';
 import type { Handle } from './native.js';
@@ -49,16 +49,34 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor 
   return t('aten::layer_norm', x.handle, normalizedShape, h(weight), h(bias), eps, true);
 }
 
-export function relu(x: Tensor): Tensor { return t('aten::relu', x.handle); }
+/**
+ * Calls an activation's in-place overload on `x` and returns `x` (PyTorch's `inplace=True`): no
+ * new tensor, so the batch's largest buffers are not made again per layer. As in PyTorch,
+ * autograd refuses it (at backward, or at once for a leaf that requires grad) where the value it
+ * overwrites is still needed.
+ */
+function activateInPlace(x: Tensor, op: string, ...args: unknown[]): Tensor {
+  callInPlace(op, [x.handle, ...args]);
+  return x;
+}
+
+/**
+ * ReLU, max(x, 0), elementwise, any shape. `inplace` overwrites `x` and returns it
+ * (torch.nn.functional.relu's `inplace`).
+ */
+export function relu(x: Tensor, inplace = false): Tensor {
+  return inplace ? activateInPlace(x, 'aten::relu_') : t('aten::relu', x.handle);
+}
 /**
  * ReLU6, min(max(x, 0), 6) (MobileNetV2, Sandler et al. 2018), as PyTorch's hardtanh(x, 0, 6),
  * elementwise, any shape; its gradient passes where 0 < x < 6. bfloat16 CPU tensors in a dense
  * layout go to the addon's visiontune::relu6 (native/src/bf16_activations.cc: one exact pass
  * each way), since libtorch 1.13 has no bfloat16 hardtanh backward on the CPU; other bfloat16
- * tensors to clamp(x, 0, 6) (whose gradient also passes at exactly 0 and 6).
+ * tensors to clamp(x, 0, 6) (whose gradient also passes at exactly 0 and 6). `inplace`
+ * overwrites `x` with hardtanh_ and returns it, except for bfloat16 (a new tensor as above).
  */
-export function relu6(x: Tensor): Tensor {
-  if (x.dtype !== 'bfloat16') return t('aten::hardtanh', x.handle, 0, 6);
+export function relu6(x: Tensor, inplace = false): Tensor {
+  if (x.dtype !== 'bfloat16') return inplace ? activateInPlace(x, 'aten::hardtanh_', 0, 6) : t('aten::hardtanh', x.handle, 0, 6);
   return x.device === 'cpu' ? t('visiontune::relu6', x.handle) : t('aten::clamp', x.handle, 0, 6);
 }
 /**
@@ -66,15 +84,20 @@ export function relu6(x: Tensor): Tensor {
  * dense layout go to the addon's visiontune::silu (native/src/bf16_activations.cc): forward and gradient each
  * one pass in float32, rounded once, as PyTorch 2.x computes them (libtorch 1.13's bfloat16
  * kernels round every step and are 3.5× and 5.6× slower than its float32 ones). Everything else
- * is aten::silu.
+ * is aten::silu. `inplace` overwrites `x` with silu_ and returns it, except for bfloat16 CPU
+ * tensors (a new tensor from visiontune::silu).
  */
-export function silu(x: Tensor): Tensor {
-  return t(x.dtype === 'bfloat16' && x.device === 'cpu' ? 'visiontune::silu' : 'aten::silu', x.handle);
+export function silu(x: Tensor, inplace = false): Tensor {
+  if (x.dtype === 'bfloat16' && x.device === 'cpu') return t('visiontune::silu', x.handle);
+  return inplace ? activateInPlace(x, 'aten::silu_') : t('aten::silu', x.handle);
 }
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor { return t('aten::gelu', x.handle, approximate); }
 export function sigmoid(x: Tensor): Tensor { return t('aten::sigmoid', x.handle); }
 export function tanh(x: Tensor): Tensor { return t('aten::tanh', x.handle); }
-export function hardswish(x: Tensor): Tensor { return t('aten::hardswish', x.handle); }
+/** Hard swish, x·relu6(x + 3)/6 (MobileNetV3, Howard et al. 2019), elementwise; `inplace` as relu's. */
+export function hardswish(x: Tensor, inplace = false): Tensor {
+  return inplace ? activateInPlace(x, 'aten::hardswish_') : t('aten::hardswish', x.handle);
+}
 export function hardsigmoid(x: Tensor): Tensor { return t('aten::hardsigmoid', x.handle); }
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor { return t('aten::leaky_relu', x.handle, negativeSlope); }
 export function softmax(x: Tensor, dim: number): Tensor { return t('aten::softmax.int', x.handle, dim); }

@@ -203,3 +203,31 @@ test('gradcheck catches a wrong gradient', () => {
   // x.detach() * x has gradient x by autograd but 2x in truth.
   assert.throws(() => gradcheck((x) => x.detach().mul(x), [randn([4], { dtype: 'float64' })], 'detached'), /finite differences/);
 });
+
+test('in-place activations give the out-of-place values and gradients through a batch norm, and return their input', () => {
+  manualSeed(4);
+  const x0 = randn([4, 3, 5, 5]);
+  const w0 = rand([3]).add(0.5);
+  const run = (act: (y: Tensor) => Tensor): { y: number[]; gx: number[]; gw: number[]; same: boolean } => {
+    const x = x0.clone().requiresGrad_();
+    const w = w0.clone().requiresGrad_();
+    const normed = F.batchNorm(x.mul(3), null, null, w, null, true);
+    const y = act(normed);
+    y.mul(y).sum().backward();
+    return { y: y.toArray(), gx: x.grad!.toArray(), gw: w.grad!.toArray(), same: y === normed };
+  };
+  const pairs: [string, (y: Tensor, inplace: boolean) => Tensor][] = [
+    ['relu', (y, i) => F.relu(y, i)], ['relu6', (y, i) => F.relu6(y, i)], ['silu', (y, i) => F.silu(y, i)], ['hardswish', (y, i) => F.hardswish(y, i)],
+  ];
+  for (const [name, act] of pairs) {
+    const fresh = run((y) => act(y, false));
+    const inPlace = run((y) => act(y, true));
+    assert.ok(!fresh.same && inPlace.same, `${name}: inplace returns the tensor it overwrote, out-of-place a new one`);
+    assert.deepEqual(inPlace.y, fresh.y, `${name}: values`);
+    assert.deepEqual(inPlace.gx, fresh.gx, `${name}: input gradient`);
+    assert.deepEqual(inPlace.gw, fresh.gw, `${name}: batch-norm weight gradient`);
+  }
+  // As in PyTorch: a leaf that requires grad cannot be overwritten.
+  const leaf = randn([3]).requiresGrad_();
+  assert.throws(() => F.relu(leaf, true), (e: unknown) => e instanceof Error && /relu_/.test(e.message) && /in-place/.test(e.message) && !e.message.includes('\n'));
+});
