@@ -198,11 +198,12 @@ function preprocessNodes(g: GraphBuilder, input: string, size: number, p: NonNul
   return g.node('Add', [g.node('Mul', [resized, scale])[0], shift])[0];
 }
 
-// One operator call as ONNX nodes; its result(s) get the names of the nodes' outputs.
+// The in-place activations (inplace=True in torchvision's blocks) and the functions they compute.
 const IN_PLACE_ACTIVATIONS = new Map([
   ['aten::relu_', 'aten::relu'], ['aten::hardtanh_', 'aten::hardtanh'], ['aten::silu_', 'aten::silu'], ['aten::hardswish_', 'aten::hardswish'],
 ]);
 
+// One operator call as ONNX nodes; its result(s) get the names of the nodes' outputs.
 function emit(g: GraphBuilder, op: string, args: readonly unknown[], result: unknown, inPlace: boolean, opset: number,
   name: (h: unknown, op: string) => string): void {
   const short = op.replace(/^aten::/, '');
