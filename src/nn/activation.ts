@@ -7,22 +7,18 @@ import { Module } from './module.js';
 /** An activation's constructor as blocks take it (torchvision's `activation_layer`). */
 export type ActivationClass = new (inplace?: boolean) => Module;
 
-export class ReLU extends Module {
-  constructor(readonly inplace = false) { super(); }
-  forward(x: Tensor): Tensor { return F.relu(x, this.inplace); }
+/** The module of an elementwise activation `fn(x, inplace)`, `inplace` its constructor's argument. */
+function withInplace(fn: (x: Tensor, inplace: boolean) => Tensor) {
+  return class extends Module {
+    constructor(readonly inplace = false) { super(); }
+    forward(x: Tensor): Tensor { return fn(x, this.inplace); }
+  };
 }
-export class ReLU6 extends Module {
-  constructor(readonly inplace = false) { super(); }
-  forward(x: Tensor): Tensor { return F.relu6(x, this.inplace); }
-}
-export class SiLU extends Module {
-  constructor(readonly inplace = false) { super(); }
-  forward(x: Tensor): Tensor { return F.silu(x, this.inplace); }
-}
-export class Hardswish extends Module {
-  constructor(readonly inplace = false) { super(); }
-  forward(x: Tensor): Tensor { return F.hardswish(x, this.inplace); }
-}
+
+export class ReLU extends withInplace(F.relu) {}
+export class ReLU6 extends withInplace(F.relu6) {}
+export class SiLU extends withInplace(F.silu) {}
+export class Hardswish extends withInplace(F.hardswish) {}
 export class Sigmoid extends Module { forward(x: Tensor): Tensor { return F.sigmoid(x); } }
 export class Tanh extends Module { forward(x: Tensor): Tensor { return F.tanh(x); } }
 export class Hardsigmoid extends Module { forward(x: Tensor): Tensor { return F.hardsigmoid(x); } }
