@@ -1,8 +1,9 @@
 // The zoo benchmark: eval and train-step throughput (img/s, batch 16, 224 px) of
 // efficientnet_v2_s and mobilenet_v2 in visiontune and in torchvision, on the same libtorch
 // family and thread count, in fp32 and bf16 autocast, NCHW and channels_last. Each configuration
-// runs here and in Python in interleaved rounds (the side that goes first alternates), so both
-// sides see the same machine; each row prints the median of the rounds' ratios with their spread
+// runs in a fresh node process and a fresh Python process per round, in interleaved rounds (the
+// side that goes first alternates), so both sides see the same machine and neither inherits
+// another configuration's heap; each row prints the median of the rounds' ratios with their spread
 // (min–max), so that one noisy round neither passes nor fails it, and the header prints the CPU
 // and its ISA flags. The last line is `ratio <the smallest median visiontune ÷ torchvision ratio>`.
 // Environment: BENCH_ARCHS, BENCH_PRECISIONS (fp32,bf16; bf16 only where the CPU has bf16
@@ -122,6 +123,23 @@ function attempt(fn: () => number): number | string {
 // The family and model tell two CPUs of one brand name apart (AMD EPYC: family 25 is Zen 3/4, 26 is Zen 5).
 const family = info.get('cpu family');
 const cpuModel = `${os.cpus()[0]?.model ?? 'unknown CPU'}${family ? `, family ${family} model ${info.get('model')}` : ''}`;
+// A child run: one configuration, one JSON line (what bench/models.py prints for PyTorch).
+if (process.argv[2] === '--one') {
+  console.log(JSON.stringify({ imgs_per_s: visiontune(JSON.parse(process.argv[3]) as Config) }));
+  process.exit(0);
+}
+
+const self = fileURLToPath(import.meta.url);
+
+/** visiontune's images/s for one configuration, measured in a fresh process as PyTorch's are. */
+function visiontuneProcess(c: Config): number {
+  const r = spawnSync(process.execPath, [self, '--one', JSON.stringify(c)], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new Error(`visiontune: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string).imgs_per_s;
+}
+
 const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
   `${common.steps} timed batches after ${common.warmup} warm-up, ${rounds} interleaved rounds, AdamW for training; ` +
@@ -141,7 +159,7 @@ for (const arch of archs) {
         const theirs: number[] = [];
         let failed: string | null = null;
         for (let r = 0; r < rounds && !failed; r++) {
-          const sides = r % 2 === 0 ? [() => visiontune(c), () => torchvision(c)] : [() => torchvision(c), () => visiontune(c)];
+          const sides = r % 2 === 0 ? [() => visiontuneProcess(c), () => torchvision(c)] : [() => torchvision(c), () => visiontuneProcess(c)];
           const got = sides.map((side) => attempt(side));
           const [a, b] = r % 2 === 0 ? got : [got[1], got[0]];
           if (typeof a === 'string' || typeof b === 'string') failed = [a, b].find((x) => typeof x === 'string') as string;
