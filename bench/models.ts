@@ -82,6 +82,12 @@ function visiontune(c: Config): number {
   }
 }
 
+// A child run: one configuration, one JSON line (what bench/models.py prints for PyTorch).
+if (process.argv[2] === '--one') {
+  console.log(JSON.stringify({ imgs_per_s: visiontune(JSON.parse(process.argv[3]) as Config) }));
+  process.exit(0);
+}
+
 const pyMalloc = process.env.BENCH_PY_MALLOC ?? 'default';
 if (!['default', 'same'].includes(pyMalloc)) {
   console.error(`BENCH_PY_MALLOC must be default or same, not '${pyMalloc}'`);
@@ -97,13 +103,16 @@ const pyAllocator = process.env.GLIBC_TUNABLES ? `PyTorch and visiontune with GL
 const cache = cpuCacheStats();
 const vtAllocator = cache.capBytes > 0 ? `visiontune with its large-block cache (up to ${(cache.capBytes / 2 ** 30).toFixed(1)} GiB idle)` : 'visiontune without its large-block cache';
 
-function torchvision(c: Config): number {
-  const r = spawnSync(PYTHON, [pyScript, JSON.stringify({ ...common, ...c })], { encoding: 'utf8', env: pyEnv });
+/** Runs one side's measurement in a fresh process and returns the images/s of its last JSON line. */
+function imgsPerSecond(side: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+  const r = spawnSync(command, args, { encoding: 'utf8', env });
   if (r.error || r.status !== 0) {
-    throw new Error(`torchvision: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
+    throw new Error(`${side}: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
   }
   return JSON.parse(r.stdout.trim().split('\n').pop() as string).imgs_per_s;
 }
+
+const torchvision = (c: Config): number => imgsPerSecond('torchvision', PYTHON, [pyScript, JSON.stringify({ ...common, ...c })], pyEnv);
 
 /** The median of numbers (the mean of the middle two for an even count). */
 const median = (xs: number[]): number => {
@@ -123,22 +132,9 @@ function attempt(fn: () => number): number | string {
 // The family and model tell two CPUs of one brand name apart (AMD EPYC: family 25 is Zen 3/4, 26 is Zen 5).
 const family = info.get('cpu family');
 const cpuModel = `${os.cpus()[0]?.model ?? 'unknown CPU'}${family ? `, family ${family} model ${info.get('model')}` : ''}`;
-// A child run: one configuration, one JSON line (what bench/models.py prints for PyTorch).
-if (process.argv[2] === '--one') {
-  console.log(JSON.stringify({ imgs_per_s: visiontune(JSON.parse(process.argv[3]) as Config) }));
-  process.exit(0);
-}
-
-const self = fileURLToPath(import.meta.url);
-
 /** visiontune's images/s for one configuration, measured in a fresh process as PyTorch's are. */
-function visiontuneProcess(c: Config): number {
-  const r = spawnSync(process.execPath, [self, '--one', JSON.stringify(c)], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    throw new Error(`visiontune: ${r.error?.message ?? r.stderr.trim().split('\n').pop()}`);
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string).imgs_per_s;
-}
+const visiontuneProcess = (c: Config): number =>
+  imgsPerSecond('visiontune', process.execPath, [fileURLToPath(import.meta.url), '--one', JSON.stringify(c)]);
 
 const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'].filter((f) => flags.has(f));
 console.log(`zoo benchmark on ${cpuModel} (${isa.join(' ') || 'no AVX2'}): batch ${common.batch}, ${common.size} px, ${common.threads} threads, ` +
