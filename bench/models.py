@@ -1,5 +1,6 @@
 # The torchvision side of bench/models.ts: one model, precision, memory format and mode per run.
-# Prints one JSON line: images/s.
+# After its warm-up batches it prints {"ready": true}, then times one batch for each line read from
+# stdin and prints {"seconds": s} for it, until stdin closes.
 import json, sys, time
 import torch
 import torch.nn as nn
@@ -53,7 +54,9 @@ def step():
 model.train(c['mode'] == 'train')
 for _ in range(c['warmup']):
     step()
-start = time.perf_counter()
-for _ in range(c['steps']):
+# Lockstep with bench/models.ts: one timed batch per 'step' line, its seconds on one line each.
+print(json.dumps({'ready': True}), flush=True)
+for line in sys.stdin:
+    start = time.perf_counter()
     step()
-print(json.dumps({'imgs_per_s': c['batch'] * c['steps'] / (time.perf_counter() - start)}))
+    print(json.dumps({'seconds': time.perf_counter() - start}), flush=True)
