@@ -39,7 +39,7 @@ class CNBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.stochasticDepth.forward(this.getTensor('layer_scale')!.mul(this.block.forward(x))).add(x);
+    return this.stochasticDepth.forward(this.getTensor('layer_scale')!.mul(this.block.forward(x))).add_(x);
   }
 }
 

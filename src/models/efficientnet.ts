@@ -40,7 +40,7 @@ abstract class ResidualBlock extends Module {
 
   forward(x: Tensor): Tensor {
     const y = this.block.forward(x);
-    return this.useResidual ? this.stochasticDepth.forward(y).add(x) : y;
+    return this.useResidual ? this.stochasticDepth.forward(y).add_(x) : y;
   }
 }
 

@@ -29,7 +29,7 @@ class BasicBlock extends Module {
 
   forward(x: Tensor): Tensor {
     const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
-    return this.relu.forward(out.add(this.downsample ? this.downsample.forward(x) : x));
+    return this.relu.forward(out.add_(this.downsample ? this.downsample.forward(x) : x));
   }
 }
 
@@ -60,7 +60,7 @@ class Bottleneck extends Module {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
-    return this.relu.forward(out.add(this.downsample ? this.downsample.forward(x) : x));
+    return this.relu.forward(out.add_(this.downsample ? this.downsample.forward(x) : x));
   }
 }
 

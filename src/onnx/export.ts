@@ -198,9 +198,11 @@ function preprocessNodes(g: GraphBuilder, input: string, size: number, p: NonNul
   return g.node('Add', [g.node('Mul', [resized, scale])[0], shift])[0];
 }
 
-// The in-place activations (inplace=True in torchvision's blocks) and the functions they compute.
-const IN_PLACE_ACTIVATIONS = new Map([
+// The in-place operators the zoo's blocks use, as torchvision's do (activations with inplace=True,
+// and EfficientNet's residual `result += input`), and the functions they compute.
+const IN_PLACE_OPS = new Map([
   ['aten::relu_', 'aten::relu'], ['aten::hardtanh_', 'aten::hardtanh'], ['aten::silu_', 'aten::silu'], ['aten::hardswish_', 'aten::hardswish'],
+  ['aten::add_.Tensor', 'aten::add.Tensor'],
 ]);
 
 // One operator call as ONNX nodes; its result(s) get the names of the nodes' outputs.
@@ -213,9 +215,9 @@ function emit(g: GraphBuilder, op: string, args: readonly unknown[], result: unk
   };
   const x = (): string => name(args[0], short);
   if (inPlace) {
-    // An activation that overwrote its input (inplace=True) is the same function of it: its
-    // output gets a new name, which the overwritten tensor carries from here on.
-    const outOfPlace = IN_PLACE_ACTIVATIONS.get(op);
+    // An operator that overwrote its input is the same function of it: its output gets a new
+    // name, which the overwritten tensor carries from here on.
+    const outOfPlace = IN_PLACE_OPS.get(op);
     if (!outOfPlace) throw new OnnxExportError(`cannot export the in-place operator ${short}`);
     emit(g, outOfPlace, args, result, false, opset, name);
     return;

@@ -123,7 +123,7 @@ test('issue 14: an operator without a translation is one clear error; nothing is
     (e: unknown) => e instanceof OnnxExportError && /cannot export the operator tanh/.test(e.message));
   assert.ok(!existsSync(file));
   assert.throws(() => onnxModelBytes(new Tanh(), SIZE, { opset: 11 }), /opset 11 is not supported: give 14 to 17/);
-  // In-place activations export as their functions (the zoo's blocks use them); other in-place operators do not.
+  // In-place activations and add_ export as their functions (the zoo's blocks use them); other in-place operators do not.
   class Doubles extends Module {
     forward(x: Tensor): Tensor { return F.relu(x.flatten(1), true).mul_(2); }
   }
