@@ -10,6 +10,8 @@ namespace vt {
 std::atomic<int64_t> liveTensors{0};
 std::atomic<int64_t> liveBytes{0};
 std::atomic<int64_t> collectedTensors{0};
+// The sum of every live box's gcBytes: what V8 has been told.
+static std::atomic<int64_t> unscopedBytes{0};
 
 void throwJs(Napi::Env env, const char* kind, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
@@ -22,8 +24,12 @@ bool release(Napi::BasicEnv env, TensorBox* box) {
   box->tensor.reset();
   liveTensors--;
   liveBytes -= box->accountedBytes;
-  Napi::MemoryManagement::AdjustExternalMemory(env, -box->accountedBytes);
+  if (box->gcBytes) {
+    unscopedBytes -= box->gcBytes;
+    Napi::MemoryManagement::AdjustExternalMemory(env, -box->gcBytes);
+  }
   box->accountedBytes = 0;
+  box->gcBytes = 0;
   return true;
 }
 
@@ -33,7 +39,6 @@ Napi::Value wrap(Napi::Env env, at::Tensor t) {
   box->accountedBytes = static_cast<int64_t>(box->tensor.nbytes());
   liveTensors++;
   liveBytes += box->accountedBytes;
-  Napi::MemoryManagement::AdjustExternalMemory(env, box->accountedBytes);
   return Napi::External<TensorBox>::New(env, box, [](Napi::BasicEnv env, TensorBox* b) {
     if (release(env, b)) collectedTensors++;
     delete b;
@@ -105,6 +110,21 @@ static Napi::Value Item(const Napi::CallbackInfo& info) {
 static Napi::Value Dispose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Napi::Boolean::New(env, release(env, boxOf(info[0])));
+}
+
+// reportToGc(handle): tells V8 the bytes of a tensor that has left every tidy() scope, so that
+// handles nobody disposes count towards V8's next collection. A tensor inside a scope is not
+// reported: the scope disposes it, and reporting the bytes each step allocates and frees would
+// make V8 run full collections of a heap with nothing to collect (two per batch of
+// efficientnet_v2_s, whose concurrent marking takes a core from the kernels). Idempotent.
+static Napi::Value ReportToGc(const Napi::CallbackInfo& info) {
+  TensorBox* box = boxOf(info[0]);
+  if (box->tensor.defined() && box->gcBytes == 0 && box->accountedBytes > 0) {
+    box->gcBytes = box->accountedBytes;
+    unscopedBytes += box->gcBytes;
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), box->gcBytes);
+  }
+  return info.Env().Undefined();
 }
 
 static Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
@@ -204,6 +224,7 @@ static Napi::Value Memory(const Napi::CallbackInfo& info) {
   out.Set("tensors", Napi::Number::New(env, static_cast<double>(liveTensors.load())));
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(liveBytes.load())));
   out.Set("collected", Napi::Number::New(env, static_cast<double>(collectedTensors.load())));
+  out.Set("unscopedBytes", Napi::Number::New(env, static_cast<double>(unscopedBytes.load())));
   return out;
 }
 
@@ -213,6 +234,7 @@ void registerTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("item", Napi::Function::New(env, Item));
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
+  exports.Set("reportToGc", Napi::Function::New(env, ReportToGc));
   exports.Set("meta", Napi::Function::New(env, Meta));
   exports.Set("strides", Napi::Function::New(env, Strides));
   exports.Set("isContiguous", Napi::Function::New(env, IsContiguous));

@@ -13,6 +13,9 @@ namespace vt {
 struct TensorBox {
   at::Tensor tensor;
   int64_t accountedBytes = 0;
+  // Bytes reported to V8 as external memory: only for a handle outside every tidy() scope, which
+  // nothing but dispose() or the garbage collector will free (see reportToGc in tensor.cc).
+  int64_t gcBytes = 0;
 };
 
 extern std::atomic<int64_t> liveTensors;

@@ -8,7 +8,7 @@ import path from 'node:path';
 export type Handle = { readonly __handle: unique symbol };
 
 /** The addon's tensor accounting (see memory() in runtime.ts). */
-export interface MemoryInfo { tensors: number; bytes: number; collected: number }
+export interface MemoryInfo { tensors: number; bytes: number; collected: number; unscopedBytes: number }
 
 /** The large-block cache's state (see cpuCacheStats() in runtime.ts). */
 export interface CpuCacheStats { idleBytes: number; liveBytes: number; capBytes: number; hits: number; misses: number }
@@ -19,6 +19,8 @@ export interface NativeAddon {
   item(h: Handle): number | boolean;
   dispose(h: Handle): boolean;
   isDisposed(h: Handle): boolean;
+  /** Reports the tensor's bytes to V8 as external memory (once), for a handle outside every scope. */
+  reportToGc(h: Handle): void;
   meta(h: Handle): [number[], number, string, boolean];
   strides(h: Handle): number[];
   isContiguous(h: Handle, memoryFormat: number): boolean;

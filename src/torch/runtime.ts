@@ -28,7 +28,10 @@ export function setRngState(state: Uint8Array): void {
  * the garbage collector has released so far because nobody disposed them. A collection may run
  * between any two calls and move a forgotten handle from `tensors` to `collected`, so
  * `tensors + collected` (the handles never disposed, live or collected) is the count that finds a
- * leak: it stays flat over a loop that disposes everything it makes.
+ * leak: it stays flat over a loop that disposes everything it makes. `unscopedBytes` is the part of
+ * `bytes` outside every tidy() scope: what V8 is told as external memory, so that its collections
+ * come when forgotten handles pile up (a scope's tensors are freed by the scope, and telling V8
+ * of them would start full collections with nothing to find).
  */
 export function memory(): MemoryInfo { return native.memory(); }
 

@@ -5,6 +5,12 @@
 export interface Scoped {
   scope: Scope | null;
   dispose(): void;
+  /**
+   * Called when the tensor is outside every scope (made outside one, returned from the outermost,
+   * or kept): only dispose() or the garbage collector frees it from then on, so its bytes should
+   * count towards V8's next collection.
+   */
+  unscoped(): void;
 }
 
 export class Scope {
@@ -19,12 +25,15 @@ export function track(t: Scoped): void {
   if (scope) {
     scope.tensors.push(t);
     t.scope = scope;
+  } else {
+    t.unscoped();
   }
 }
 
 /** Takes `t` out of any scope so it lives until disposed (or collected); returns it. */
 export function keep<T extends Scoped>(t: T): T {
   t.scope = null;
+  t.unscoped();
   return t;
 }
 
@@ -66,7 +75,8 @@ export function tidy<T>(fn: () => T): T {
       if (t.scope !== scope) continue;
       if (survivors.has(t)) {
         t.scope = outer;
-        outer?.tensors.push(t);
+        if (outer) outer.tensors.push(t);
+        else t.unscoped();
       } else {
         t.dispose();
       }

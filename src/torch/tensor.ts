@@ -66,6 +66,11 @@ export class Tensor implements Scoped {
     try { return native.strides(this.handle); } catch (e) { throw asTorchError('strides', e); }
   }
 
+  /** Tells the addon that only dispose() or the garbage collector will free this tensor now (see Scoped). */
+  unscoped(): void {
+    if (this.#h !== null) native.reportToGc(this.#h);
+  }
+
   /** Releases the memory now; later use throws. Safe to call twice. */
   dispose(): void {
     if (this.#h !== null) native.dispose(this.#h);
