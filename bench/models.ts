@@ -74,7 +74,7 @@ async function visiontuneChild(c: Config): Promise<void> {
   const step = (): number => tidy(() => {
     if (c.mode === 'eval') return noGrad(() => autocast(() => model.forward(x), { enabled }).float().sum().item());
     const loss = autocast(() => F.crossEntropy(model.forward(x), y), { enabled });
-    opt.zeroGrad();
+    opt.zeroGrad(true); // as models.py's zero_grad(set_to_none=True), and the learner's
     loss.backward();
     opt.step();
     return loss.item();
