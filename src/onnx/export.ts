@@ -199,7 +199,8 @@ function preprocessNodes(g: GraphBuilder, input: string, size: number, p: NonNul
 }
 
 // The in-place operators the zoo's blocks use, as torchvision's do (activations with inplace=True,
-// and EfficientNet's residual `result += input`), and the functions they compute.
+// and the residual `result += input` of EfficientNet, ResNet and ConvNeXt), and the functions
+// they compute.
 const IN_PLACE_OPS = new Map([
   ['aten::relu_', 'aten::relu'], ['aten::hardtanh_', 'aten::hardtanh'], ['aten::silu_', 'aten::silu'], ['aten::hardswish_', 'aten::hardswish'],
   ['aten::add_.Tensor', 'aten::add.Tensor'],
