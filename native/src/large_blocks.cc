@@ -167,9 +167,11 @@ class LargeBlockAllocator final : public c10::Allocator {
 size_t envMegabytes(const char* name, size_t fallback) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0') return fallback;
-  char* end = nullptr;
-  unsigned long long mb = std::strtoull(value, &end, 10);
-  return (end != nullptr && *end == '\0') ? static_cast<size_t>(mb) << 20 : fallback;
+  // Digits only: strtoull alone would take " 8", "+8" and wrap "-8" round to 2^64 - 8.
+  for (const char* p = value; *p; p++) {
+    if (*p < '0' || *p > '9') return fallback;
+  }
+  return static_cast<size_t>(std::strtoull(value, nullptr, 10)) << 20;
 }
 
 }  // namespace

@@ -104,4 +104,25 @@ export function defaultThreads(): number {
   return Number.isInteger(env) && env > 0 ? env : os.availableParallelism();
 }
 
+/**
+ * One line for each visiontune environment variable set to a value it cannot use, saying what
+ * applies instead (the default); empty when all are usable. The addon and defaultThreads() fall
+ * back silently, so this is what tells a user of a typo.
+ */
+export function environmentProblems(env: NodeJS.ProcessEnv = process.env): string[] {
+  const problems: string[] = [];
+  const { VISIONTUNE_THREADS: threads, VISIONTUNE_CPU_CACHE_MB: cacheMb, VISIONTUNE_MALLOC: malloc } = env;
+  if (threads && !(Number.isInteger(Number(threads)) && Number(threads) > 0)) {
+    problems.push(`VISIONTUNE_THREADS must be a whole number of threads above 0, not '${threads}'; using every core (${os.availableParallelism()})`);
+  }
+  if (cacheMb && !/^[0-9]+$/.test(cacheMb)) {
+    problems.push(`VISIONTUNE_CPU_CACHE_MB must be a whole number of MiB (0 turns the cache off), not '${cacheMb}'; using the default`);
+  }
+  if (malloc && malloc !== 'default') {
+    problems.push(`VISIONTUNE_MALLOC takes only 'default' (glibc's and libtorch's allocators as they are), not '${malloc}'; keeping visiontune's allocator settings`);
+  }
+  return problems;
+}
+
+for (const problem of environmentProblems()) process.stderr.write(`visiontune: ${problem}\n`);
 setNumThreads(defaultThreads());

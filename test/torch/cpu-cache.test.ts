@@ -5,6 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { F, cpuCacheStats, emptyCpuCache, full, manualSeed, randn, tidy, zeros } from '../../src/torch/index.js';
+import { environmentProblems } from '../../src/torch/runtime.js';
 
 const MB = 1 << 20;
 const floats80MB = 20 * MB;  // 20 Mi float32s: an 80 MiB block, above glibc's largest mmap threshold
@@ -71,15 +72,17 @@ test('emptyCpuCache returns the idle blocks and says how many bytes', () => {
   assert.equal(cpuCacheStats().liveBytes, 0, 'no large tensor is alive here');
 });
 
-function statsIn(env: Record<string, string>): ReturnType<typeof cpuCacheStats> {
+/** The cache's stats after three 80 MiB tensors in a child process with `env`, and its stderr. */
+function childWith(env: Record<string, string>): { stats: ReturnType<typeof cpuCacheStats>; stderr: string } {
   const index = new URL('../../src/torch/index.js', import.meta.url).href;
   const script = `import { zeros, cpuCacheStats } from '${index}';
 for (let i = 0; i < 3; i++) zeros([${floats80MB}]).dispose();
 console.log(JSON.stringify(cpuCacheStats()));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return { stats: JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
 }
+const statsIn = (env: Record<string, string>): ReturnType<typeof cpuCacheStats> => childWith(env).stats;
 
 test('VISIONTUNE_CPU_CACHE_MB sets the cap, 0 or VISIONTUNE_MALLOC=default turns the cache off', () => {
   assert.deepEqual(statsIn({ VISIONTUNE_CPU_CACHE_MB: '100' }), { idleBytes: 80 * MB, liveBytes: 0, capBytes: 100 * MB, hits: 2, misses: 1 });
@@ -88,4 +91,21 @@ test('VISIONTUNE_CPU_CACHE_MB sets the cap, 0 or VISIONTUNE_MALLOC=default turns
   for (const env of [{ VISIONTUNE_CPU_CACHE_MB: '0' }, { VISIONTUNE_MALLOC: 'default' }] as Record<string, string>[]) {
     assert.deepEqual(statsIn(env), { idleBytes: 0, liveBytes: 0, capBytes: 0, hits: 0, misses: 0 }, JSON.stringify(env));
   }
+});
+
+test('an unusable VISIONTUNE_* value is one line on stderr, and the default applies', () => {
+  const defaultCap = cpuCacheStats().capBytes;
+  for (const value of ['lots', '-8', '1e3', ' 8']) {
+    const { stats, stderr } = childWith({ VISIONTUNE_CPU_CACHE_MB: value });
+    assert.equal(stats.capBytes, defaultCap, `VISIONTUNE_CPU_CACHE_MB='${value}'`);
+    assert.deepEqual(stderr.trim().split('\n'), [
+      `visiontune: VISIONTUNE_CPU_CACHE_MB must be a whole number of MiB (0 turns the cache off), not '${value}'; using the default`,
+    ]);
+  }
+  assert.equal(childWith({ VISIONTUNE_CPU_CACHE_MB: '100' }).stderr, '', 'a usable value says nothing');
+  assert.deepEqual(environmentProblems({ VISIONTUNE_THREADS: '4', VISIONTUNE_MALLOC: 'default', VISIONTUNE_CPU_CACHE_MB: '0' }), []);
+  assert.deepEqual(environmentProblems({ VISIONTUNE_THREADS: 'two', VISIONTUNE_MALLOC: 'jemalloc' }).map((p) => p.split(',')[0].split(' (')[0]), [
+    'VISIONTUNE_THREADS must be a whole number of threads above 0',
+    "VISIONTUNE_MALLOC takes only 'default'",
+  ]);
 });
