@@ -10,7 +10,9 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <unistd.h>
 
 #ifdef VT_WITH_C10D
 #include <torch/csrc/autograd/custom_function.h>
@@ -48,12 +50,53 @@ struct LiveGroup {
 static std::mutex liveMutex;
 static std::unordered_map<int64_t, LiveGroup> liveGroups;
 static int64_t nextGroupId = 1;
+static std::atomic<int> liveGroupCount{0};
+
+// Each of libtorch 1.13's TCPStore clients runs a thread that waits for the store's watch
+// callbacks. When rank 0 dies and the kernel resets that socket instead of closing it, the
+// thread's recv throws std::system_error (ECONNRESET) out of the thread, and std::terminate would
+// abort a surviving rank before it names the lost one (it did once in CI). While a group is live,
+// a thread other than the one that made the groups (JavaScript's, whose calls all catch) that
+// ends in a std::system_error is parked instead: the store is gone either way, and the
+// survivor's failing collective and heartbeat probe report the loss in their one line. Any other
+// exception, or none, goes to the handler that was there before.
+static std::thread::id groupsThread;
+static std::terminate_handler previousTerminate = nullptr;
+
+[[noreturn]] static void onTerminate() {
+  bool park = false;
+  if (std::this_thread::get_id() != groupsThread && liveGroupCount.load() > 0) {
+    try {
+      if (auto e = std::current_exception()) std::rethrow_exception(e);
+    } catch (const std::system_error&) {
+      park = true;
+    } catch (...) {
+    }
+  }
+  if (park) {
+    for (;;) pause();
+  }
+  if (previousTerminate) previousTerminate();
+  std::abort();
+}
 
 static int64_t registerLive(const c10::intrusive_ptr<c10d::ProcessGroupGloo>& group, ms timeout) {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    groupsThread = std::this_thread::get_id();
+    previousTerminate = std::set_terminate(onTerminate);
+  });
   std::lock_guard<std::mutex> lock(liveMutex);
   const int64_t id = nextGroupId++;
   liveGroups[id] = LiveGroup{group, timeout};
+  liveGroupCount++;
   return id;
+}
+
+// For the tests: throws what a store thread throws when its socket is reset, on a thread of its own.
+static Napi::Value ThrowOffThread(const Napi::CallbackInfo& info) {
+  std::thread([] { throw std::system_error(ECONNRESET, std::system_category()); }).detach();
+  return info.Env().Undefined();
 }
 
 // Sums each tensor over the ranks of group `id`, in place, waiting up to its timeout.
@@ -262,7 +305,7 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     }
     {
       std::lock_guard<std::mutex> lock(liveMutex);
-      liveGroups.erase(id_);
+      if (liveGroups.erase(id_)) liveGroupCount--;
     }
     group_.reset();
     store_.reset();
@@ -406,6 +449,7 @@ void registerDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("distributedAvailable", Napi::Function::New(env, DistributedAvailable));
 #ifdef VT_WITH_C10D
   exports.Set("ProcessGroup", ProcessGroup::Define(env));
+  exports.Set("throwOffThread", Napi::Function::New(env, ThrowOffThread));
 #endif
 }
 

@@ -54,6 +54,8 @@ export interface NativeAddon {
   emptyCpuCache(): number;
   distributedAvailable(): boolean;
   ProcessGroup?: new (o: NativeProcessGroupOptions) => NativeProcessGroup;
+  /** For the tests: throws std::system_error (ECONNRESET) on a new thread, as a store thread does when rank 0's socket is reset. */
+  throwOffThread?(): void;
 }
 
 export interface NativeProcessGroupOptions {

@@ -145,6 +145,16 @@ for (const victim of [0, 1]) {
   });
 }
 
+test('a thread that throws std::system_error while a group lives is parked, not the end of the rank; after destroy() it aborts as before', async () => {
+  // libtorch 1.13's store threads throw so when rank 0's socket is reset rather than closed.
+  const during = await worker('store-reset', '', 0, 1, await freePort()).exited;
+  assert.equal(during.code, 0, during.stderr);
+  assert.match(during.stdout, /^survived 1$/m);
+  const after = await worker('store-reset', 'after', 0, 1, await freePort()).exited;
+  assert.equal(after.signal, 'SIGABRT', after.stderr);
+  assert.match(after.stderr, /terminate called after throwing an instance of 'std::system_error'/);
+});
+
 test('initProcessGroup refuses an impossible rank, a backend this build lacks, and a rendezvous nobody joins', async () => {
   assert.throws(() => initProcessGroup({ rank: 2, worldSize: 2 }), /rank 2 is not one of 0…1/);
   assert.throws(() => initProcessGroup({ rank: 0, worldSize: 0 }), RangeError);

@@ -4,8 +4,12 @@
 //         rank 0 (or the lone process) writes per-step losses and final weights to OUT as JSON
 //   fit-bn  the same with batch norm after the convolution: SyncBatchNorm over the ranks
 //   loop  allreduces a scalar until killed or failed; a failure prints its message and exits 3
+//   store-reset  throws what a store thread throws when rank 0's socket is reset, off the main
+//         thread while the group lives, allreduces, prints 'survived' and leaves the group; with
+//         OUT 'after' it throws once more after leaving
 import { writeFileSync } from 'node:fs';
 import { manualSeed, randn, randint, setNumThreads, tensor } from '../../src/torch/index.js';
+import { native } from '../../src/torch/native.js';
 import { Sequential, Conv2d, ReLU, MaxPool2d, Flatten, Linear, BatchNorm2d } from '../../src/nn/index.js';
 import { Learner } from '../../src/learner/learner.js';
 import { TensorLoader } from '../../src/learner/tensor-loader.js';
@@ -57,5 +61,17 @@ if (mode === 'fit' || mode === 'fit-bn') {
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exit(e instanceof DistributedError ? 3 : 4);
+  }
+} else if (mode === 'store-reset') {
+  const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+  native.throwOffThread!();
+  await pause();
+  const t = tensor([1]);
+  group!.allreduce([t]);
+  process.stdout.write(`survived ${t.item()}\n`);
+  group!.destroy();
+  if (out === 'after') {
+    native.throwOffThread!();
+    await pause();
   }
 }
