@@ -59,9 +59,12 @@ static std::atomic<int> liveGroupCount{0};
 // a thread other than the one that made the groups (JavaScript's, whose calls all catch) that
 // ends in a std::system_error is parked instead: the store is gone either way, and the
 // survivor's failing collective and heartbeat probe report the loss in their one line. Any other
-// exception, or none, goes to the handler that was there before.
+// exception, or none, goes to the handler that was there before. A parked thread never ends, so
+// once one is parked, shutdown leaves its group and store alive (see stop()): their destructors
+// would join it and hang.
 static std::thread::id groupsThread;
 static std::terminate_handler previousTerminate = nullptr;
+static std::atomic<int> parkedThreads{0};
 
 [[noreturn]] static void onTerminate() {
   bool park = false;
@@ -74,6 +77,7 @@ static std::terminate_handler previousTerminate = nullptr;
     }
   }
   if (park) {
+    parkedThreads++;
     for (;;) pause();
   }
   if (previousTerminate) previousTerminate();
@@ -306,6 +310,12 @@ class ProcessGroup : public Napi::ObjectWrap<ProcessGroup> {
     {
       std::lock_guard<std::mutex> lock(liveMutex);
       if (liveGroups.erase(id_)) liveGroupCount--;
+    }
+    if (parkedThreads.load() > 0) {
+      // Never freed: a parked store thread would be joined by these destructors.
+      static auto* kept = new std::vector<c10::intrusive_ptr<c10::intrusive_ptr_target>>();
+      kept->push_back(group_);
+      kept->push_back(store_);
     }
     group_.reset();
     store_.reset();
