@@ -98,10 +98,15 @@ export function libtorchVersion(): { torch: string; cudaBuild: boolean } { retur
 /** Microseconds one 1-element add takes when C++ calls libtorch directly: the floor under any binding. */
 export function nativeTinyOpMicros(n = 100_000): number { return native.tinyOpMicros(n); }
 
+/** A thread count from an environment value: a whole number above 0, else null. */
+function threadsFrom(value: string | undefined): number | null {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
 /** The thread count visiontune starts with: $VISIONTUNE_THREADS, else every core. */
 export function defaultThreads(): number {
-  const env = Number(process.env.VISIONTUNE_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : os.availableParallelism();
+  return threadsFrom(process.env.VISIONTUNE_THREADS) ?? os.availableParallelism();
 }
 
 /**
@@ -112,7 +117,7 @@ export function defaultThreads(): number {
 export function environmentProblems(env: NodeJS.ProcessEnv = process.env): string[] {
   const problems: string[] = [];
   const { VISIONTUNE_THREADS: threads, VISIONTUNE_CPU_CACHE_MB: cacheMb, VISIONTUNE_MALLOC: malloc } = env;
-  if (threads && !(Number.isInteger(Number(threads)) && Number(threads) > 0)) {
+  if (threads && threadsFrom(threads) === null) {
     problems.push(`VISIONTUNE_THREADS must be a whole number of threads above 0, not '${threads}'; using every core (${os.availableParallelism()})`);
   }
   if (cacheMb && !/^[0-9]+$/.test(cacheMb)) {
