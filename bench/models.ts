@@ -13,9 +13,9 @@
 // BENCH_WARMUP (3 batches), BENCH_STEPS (8 timed batches), BENCH_ROUNDS (3), BENCH_PY_MALLOC:
 // 'default' (the default) runs PyTorch with glibc's allocator as users get it; 'same' gives
 // glibc what it takes at start to match visiontune's allocator (blocks up to 32 MiB kept in the
-// heap, as the addon's mallopt; larger ones on huge pages, the nearest glibc has to the addon's
-// large-block cache: see native/src/large_blocks.cc), so the rows compare the engines more
-// nearly alone.
+// heap, as the addon's mallopt; the heap and the larger blocks on huge pages, the nearest glibc
+// has to the addon's heap advice and large-block cache: see native/src/large_blocks.cc), so the
+// rows compare the engines more nearly alone.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import readline from 'node:readline';
@@ -105,9 +105,9 @@ if (!['default', 'same'].includes(pyMalloc)) {
   console.error(`BENCH_PY_MALLOC must be default or same, not '${pyMalloc}'`);
   process.exit(2);
 }
-// glibc reads its tunables at start: the thresholds tuneAllocator() sets with mallopt in the
-// addon, and huge pages for the blocks it maps.
-const SAME_TUNABLES = `glibc.malloc.mmap_threshold=${32 << 20}:glibc.malloc.trim_threshold=${1 << 30}:glibc.malloc.hugetlb=1`;
+// glibc reads its tunables at start: the thresholds and top pad tuneAllocator() sets with mallopt
+// in the addon, and huge pages for its heap and the blocks it maps.
+const SAME_TUNABLES = `glibc.malloc.mmap_threshold=${32 << 20}:glibc.malloc.trim_threshold=${1 << 30}:glibc.malloc.top_pad=${64 << 20}:glibc.malloc.hugetlb=1`;
 const pyEnv = pyMalloc === 'same' && !process.env.GLIBC_TUNABLES ? { ...process.env, GLIBC_TUNABLES: SAME_TUNABLES } : process.env;
 const pyAllocator = process.env.GLIBC_TUNABLES ? `PyTorch and visiontune with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (visiontune then leaves glibc's settings as they are)`
   : pyMalloc === 'same' ? `PyTorch with GLIBC_TUNABLES=${SAME_TUNABLES} (BENCH_PY_MALLOC=same)`

@@ -14,6 +14,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerDistributed(Napi::Env env, Napi::Object exports);
 void registerCpuCache(Napi::Env env, Napi::Object exports);
 void installLargeBlockCache();
+void adviseHeapHugePages();
 }  // namespace vt
 
 // glibc's defaults return a freed activation buffer above its dynamic mmap threshold to the
@@ -32,6 +33,8 @@ static void tuneAllocator() {
   if (std::getenv("GLIBC_TUNABLES") || std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_")) return;
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: blocks up to 32 MiB come from the heap
   mallopt(M_TRIM_THRESHOLD, 1 << 30);   // give memory back only when 1 GiB lies free at the top
+  mallopt(M_TOP_PAD, 64 << 20);         // grow it 64 MiB at a time (see adviseGrownHeap)
+  vt::adviseHeapHugePages();            // on 2 MiB pages, as glibc.malloc.hugetlb=1 would
 #endif
 }
 
