@@ -55,9 +55,8 @@ struct Cache {
   uint64_t hits = 0, misses = 0;
   uint64_t clock = 0;    // large requests so far
   size_t peakLive = 0;   // the most blocks handed out at once
-  bool adviseHeap = false;
   uintptr_t pageBytes = 4096;
-  std::atomic<uintptr_t> heapAdvised{0};  // the heap is advised for huge pages up to here
+  std::atomic<uintptr_t> heapAdvised{0};  // the heap is advised for huge pages up to here; 0: not at all
 };
 
 Cache& cache() {
@@ -149,7 +148,7 @@ class LargeBlockAllocator final : public c10::Allocator {
     Cache& c = cache();
     if (n < c.minBytes) {
       c10::DataPtr small = c.fallback->allocate(n);
-      if (c.adviseHeap) adviseGrownHeap(c);
+      if (c.heapAdvised.load(std::memory_order_relaxed) != 0) adviseGrownHeap(c);
       return small;
     }
     size_t want = roundUp(n), slack = want + want / 8;
@@ -234,7 +233,6 @@ void adviseHeapHugePages() {
   if (brk == uintptr_t(-1) || pageSize <= 0) return;
   c.pageBytes = static_cast<uintptr_t>(pageSize);
   c.heapAdvised.store(brk);
-  c.adviseHeap = true;
 }
 
 // cpuCache(): { idleBytes, liveBytes, capBytes, hits, misses } of the large-block cache.

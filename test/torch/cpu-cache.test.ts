@@ -90,11 +90,7 @@ const huge0 = huge(), mappings0 = mappings();
 const kept = [];
 for (let i = 0; i < 100; i++) kept.push(zeros([3 * 2 ** 18]));
 console.log(JSON.stringify({ hugeMB: huge() - huge0, mappings: mappings() - mappings0 }));`;
-  const run = (env: Record<string, string>): { hugeMB: number; mappings: number } => {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
-    assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!);
-  };
+  const run = (env: Record<string, string>): { hugeMB: number; mappings: number } => runModule(script, env).last as { hugeMB: number; mappings: number };
   const tuned = run({});
   t.diagnostic(`300 MiB of 3 MiB blocks: ${tuned.hugeMB} MiB on huge pages, ${tuned.mappings} more mappings`);
   assert.ok(tuned.hugeMB >= 200, `${tuned.hugeMB} MiB of 300 on huge pages`);
@@ -114,15 +110,21 @@ function readFileSafe(file: string): string {
   }
 }
 
+/** Runs the ES module `script` in a child process with `env` added; the JSON of its last stdout line, and its stderr. */
+function runModule(script: string, env: Record<string, string>): { last: unknown; stderr: string } {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(r.status, 0, r.stderr);
+  return { last: JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
+}
+
 /** The cache's stats after three 80 MiB tensors in a child process with `env`, and its stderr. */
 function childWith(env: Record<string, string>): { stats: ReturnType<typeof cpuCacheStats>; stderr: string } {
   const index = new URL('../../src/torch/index.js', import.meta.url).href;
   const script = `import { zeros, cpuCacheStats } from '${index}';
 for (let i = 0; i < 3; i++) zeros([${floats80MB}]).dispose();
 console.log(JSON.stringify(cpuCacheStats()));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
-  assert.equal(r.status, 0, r.stderr);
-  return { stats: JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
+  const { last, stderr } = runModule(script, env);
+  return { stats: last as ReturnType<typeof cpuCacheStats>, stderr };
 }
 const statsIn = (env: Record<string, string>): ReturnType<typeof cpuCacheStats> => childWith(env).stats;
 
